@@ -1,0 +1,10 @@
+"""trafficatlas: see where your network traffic goes."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("trafficatlas")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

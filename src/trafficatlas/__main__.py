@@ -1,0 +1,3 @@
+from trafficatlas.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Enrichment: GeoIP, ASN and special-range labels for whole batches of addresses."""
