@@ -20,7 +20,7 @@ def test_unmap_vectorized() -> None:
     v = np.array([6, 6, 4], np.uint8)
     hi = np.array([0, 1, 0], np.uint64)
     lo = np.array([0xFFFF_0A00_0001, 5, 7], np.uint64)
-    v2, hi2, lo2 = unmap_v4(v, hi, lo)
+    v2, _hi2, lo2 = unmap_v4(v, hi, lo)
     assert list(v2) == [4, 6, 4]
     assert list(lo2) == [0x0A000001, 5, 7]
     assert list(parse_ips([])[0]) == []

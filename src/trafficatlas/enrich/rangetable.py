@@ -70,7 +70,7 @@ class Records:
 
 def missing_value(dtype: np.dtype[Any]) -> Any:
     """The value that stands for "unknown" in a column of ``dtype``."""
-    if dtype == object:
+    if dtype.kind == "O":
         return None
     if np.issubdtype(dtype, np.floating):
         return np.nan
@@ -109,8 +109,15 @@ class RangeTable:
         """Memory held by the range arrays (records excluded)."""
         return sum(
             a.nbytes
-            for a in (self.v4_starts, self.v4_values, self.v4_prefix)
-            + (self.v6_hi, self.v6_lo, self.v6_values, self.v6_prefix)
+            for a in (
+                self.v4_starts,
+                self.v4_values,
+                self.v4_prefix,
+                self.v6_hi,
+                self.v6_lo,
+                self.v6_values,
+                self.v6_prefix,
+            )
         )
 
     # -- lookups -----------------------------------------------------------------------------
@@ -351,7 +358,7 @@ def build_v6_split(
         tail_gap = not bool(at_top[-1])
     else:
         gap_before = np.zeros(0, dtype=bool)
-        tail_gap = True
+        tail_gap = False  # the single gap is counted below (n == 0)
         nxt_hi = nxt_lo = np.zeros(0, dtype=np.uint64)
     total = n + int(gap_before.sum()) + (1 if tail_gap else 0) + (1 if n == 0 else 0)
     out_hi = np.zeros(total, dtype=np.uint64)

@@ -1,0 +1,1 @@
+"""The demo: a synthetic exporter feeding a real collector over loopback."""
