@@ -32,7 +32,8 @@ import maxminddb
 import numpy as np
 
 from trafficatlas.enrich.countries import decode_country, encode_country
-from trafficatlas.enrich.engine import GeoIP, open_database
+from trafficatlas.enrich.databases import open_database
+from trafficatlas.enrich.engine import GeoIP
 from trafficatlas.settings import GeoIPDatabase, GeoIPSettings
 
 PACKAGES = {
@@ -199,6 +200,7 @@ def main() -> None:
             mrate = best_rate(cloop, len(ips), repeat=1)
             answers = cloop()
             bad = 0
+            city = cols.strings("city")
             public = cols.label == 0
             for i, a in enumerate(answers):
                 if not public[i]:
@@ -206,7 +208,7 @@ def main() -> None:
                 a = a or {}
                 want_city = a.get("city") or None
                 lat = a.get("latitude")
-                if cols.city[i] != want_city or (
+                if city[i] != want_city or (
                     lat is not None and not math.isclose(float(cols.latitude[i]), float(lat))
                 ):
                     bad += 1

@@ -152,9 +152,30 @@ class RangeTable:
             pos[sel] = lo_i - 1
         return self.v6_values[pos], pos
 
-    def lookup(
-        self, version: U8, hi: U64, lo: U64
-    ) -> tuple[I32, U8, U64, U64]:
+    def values(self, family: int, hi: U64, lo: U64) -> I32:
+        """Value index only, for addresses of one family (the fast path: no network).
+
+        Queries sorted by address run several times faster (searchsorted walks forward).
+        IPv6 rows in the table's IPv4 alias regions are answered from the IPv4 arrays.
+        """
+        if family == 4:
+            return self.v4_values[
+                np.searchsorted(self.v4_starts, lo.astype(np.uint32), side="right") - 1
+            ]
+        if self.v4_aliases:
+            version = np.full(len(hi), 6, dtype=np.uint8)
+            v2, h2, l2 = self._apply_aliases(version, hi, lo)
+            redirected = v2 == 4
+            if redirected.any():
+                out = np.empty(len(hi), dtype=np.int32)
+                out[redirected] = self.values(4, h2[redirected], l2[redirected])
+                keep = ~redirected
+                out[keep], _ = self.lookup_v6(hi[keep], lo[keep])
+                return out
+        vals, _ = self.lookup_v6(hi, lo)
+        return vals
+
+    def lookup(self, version: U8, hi: U64, lo: U64) -> tuple[I32, U8, U64, U64]:
         """Value index, matched prefix length and network address (hi, lo) per address.
 
         ``version`` 4 rows use ``lo`` as the IPv4 address. Rows without data get value -1 and
@@ -199,7 +220,6 @@ class RangeTable:
             net_lo[idx] = np.where(has, nlo, qlo)
         return values, prefix, net_hi, net_lo
 
-
     def _apply_aliases(self, version: U8, hi: U64, lo: U64) -> tuple[U8, U64, U64]:
         if not self.v4_aliases:
             return version, hi, lo
@@ -228,9 +248,7 @@ class RangeTable:
         )
 
 
-def _network_v4(
-    addr: U64, start: U64, end: U64, prefix: U8
-) -> tuple[U8, U64]:
+def _network_v4(addr: U64, start: U64, end: U64, prefix: U8) -> tuple[U8, U64]:
     """Prefix length and network address; ranges marked PREFIX_FROM_RANGE get the largest block."""
     out_p = prefix.astype(np.uint8, copy=True)
     net = np.zeros_like(addr)
@@ -398,9 +416,7 @@ def _check_sorted(s: U64, e: U64) -> None:
         raise ValueError("ranges must be sorted, non-overlapping and have start <= end")
 
 
-def _fill_gaps(
-    s: U64, e: U64, v: I32, p: U8, top: np.uint64
-) -> tuple[U64, I32, U8]:
+def _fill_gaps(s: U64, e: U64, v: I32, p: U8, top: np.uint64) -> tuple[U64, I32, U8]:
     n = len(s)
     if n == 0:
         return np.zeros(1, np.uint64), np.full(1, NO_VALUE, np.int32), np.zeros(1, np.uint8)

@@ -1,0 +1,103 @@
+"""Aggregated rows for store and query tests, and a brute-force reference to check answers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from trafficatlas.aggregate.rows import AggregateRows
+from trafficatlas.store import StoreSettings
+from trafficatlas.store.duckdb_store import DuckDBStore
+
+DAY = 86_400
+HOUR = 3_600
+BASE = 1_799_971_200  # a UTC midnight (2027-01-15)
+
+PEERS = ("peer-a", "peer-b", "peer-c")
+COUNTRIES = ("CH", "DE", "US", "FR", "")
+ASNS = (13335, 15169, 3303, 0)
+CITIES = ("", "Zurich", "Berlin")
+
+
+def random_rows(
+    rng: np.random.Generator, start: int, minutes: int, per_minute: int
+) -> AggregateRows:
+    """``per_minute`` rows in each of ``minutes`` minute buckets from ``start``.
+
+    Keys repeat within a minute on purpose (the store must merge them).
+    """
+    n = minutes * per_minute
+    ts = start + np.repeat(np.arange(minutes, dtype=np.int64) * 60, per_minute)
+    pick = lambda values: np.array(values, dtype=object)[rng.integers(0, len(values), n)]  # noqa: E731
+    return AggregateRows.build(
+        n,
+        ts=ts,
+        source="wireguard",
+        interface=pick(("wg0", "wg1")),
+        peer=pick(PEERS),
+        direction=rng.integers(1, 4, n).astype(np.uint8),
+        ip_version=np.where(rng.random(n) < 0.3, 6, 4).astype(np.uint8),
+        proto=np.where(rng.random(n) < 0.5, 6, 17).astype(np.uint8),
+        country=pick(COUNTRIES),
+        city=pick(CITIES),
+        asn=np.array(ASNS, dtype=np.uint32)[rng.integers(0, len(ASNS), n)],
+        bytes=rng.integers(1, 1_000_000, n).astype(np.uint64),
+        packets=rng.integers(1, 1_000, n).astype(np.uint64),
+        flows=rng.integers(1, 10, n).astype(np.uint64),
+        as_orgs={13335: "Cloudflare", 15169: "Google", 3303: "Swisscom"},
+        cities={("CH", "Zurich"): (47.37, 8.54), ("DE", "Berlin"): (52.52, 13.40)},
+    )
+
+
+def split_by_minute(rows: AggregateRows) -> list[AggregateRows]:
+    """One flush per distinct ts (rows sorted by ts)."""
+    order = np.argsort(rows.ts, kind="stable")
+    ts = rows.ts[order]
+    cuts = [0, *(np.flatnonzero(np.diff(ts)) + 1).tolist(), len(ts)]
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        idx = order[a:b]
+        cols = {name: getattr(rows, name)[idx] for name in AggregateRows.DTYPES}
+        out.append(AggregateRows(**cols, as_orgs=rows.as_orgs, cities=rows.cities))
+    return out
+
+
+def reference(
+    rows: Iterable[AggregateRows],
+    since: int,
+    until: int,
+    by: Sequence[str],
+    **filters: Sequence[object],
+) -> dict[tuple[object, ...], list[int]]:
+    """Brute force: key tuple → [bytes, packets, flows, sent, received] over [since, until)."""
+    out: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for part in rows:
+        for i in range(len(part)):
+            ts = int(part.ts[i])
+            if not since <= ts < until:
+                continue
+            if any(_value(part, col, i) not in vals for col, vals in filters.items()):
+                continue
+            key = tuple(_value(part, col, i) for col in by)
+            acc = out[key]
+            b = int(part.bytes[i])
+            acc[0] += b
+            acc[1] += int(part.packets[i])
+            acc[2] += int(part.flows[i])
+            direction = int(part.direction[i])
+            acc[3] += b if direction == 1 else 0
+            acc[4] += b if direction == 2 else 0
+    return dict(out)
+
+
+def _value(part: AggregateRows, col: str, i: int) -> object:
+    v = getattr(part, col)[i]
+    return v if isinstance(v, str) else int(v)
+
+
+def open_store(path: Path, **settings: object) -> DuckDBStore:
+    """A DuckDB store at ``path`` without a metadata store."""
+    return DuckDBStore(StoreSettings(**settings), path)  # type: ignore[arg-type]
