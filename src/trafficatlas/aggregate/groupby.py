@@ -17,8 +17,15 @@ def factorize(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDAr
             values = np.where(missing, "", values)
         uniq, codes = np.unique(values.astype(str), return_inverse=True)
         return codes.astype(np.int64).ravel(), uniq.astype(object)
-    uniq, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64).ravel(), uniq
+    if values.dtype.kind in "iub" and len(values):
+        # small value spans need no sort: the offset from the minimum is a dense enough code
+        lo = int(values.min())
+        span = int(values.max()) - lo + 1
+        if span <= max(1 << 16, 4 * len(values)):
+            codes = values.astype(np.int64) - lo
+            return codes, np.arange(lo, lo + span).astype(values.dtype)
+    uniq, inv = np.unique(values, return_inverse=True)
+    return inv.astype(np.int64).ravel(), uniq
 
 
 def group_sum(
@@ -37,25 +44,21 @@ def group_sum(
         c, u = factorize(np.asarray(col))
         codes.append(c)
         uniques.append(u)
-    # combine the codes into one int64 key (mixed radix) while it fits, else lexsort the codes
+    # combine the codes into one int64 key (mixed radix); when the next column would overflow
+    # it, re-densify the key so far (its distinct values number at most n) and go on
     combined = np.zeros(n, dtype=np.int64)
-    radix_ok = True
     span = 1
     for c, u in zip(codes, uniques, strict=True):
-        span *= max(len(u), 1)
-        if span >= 1 << 62:
-            radix_ok = False
-            break
-        combined = combined * max(len(u), 1) + c
-    if radix_ok:
-        order = np.argsort(combined, kind="stable")
-        sorted_key = combined[order]
-        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    else:
-        order = np.lexsort(codes[::-1])
-        stacked = np.stack([c[order] for c in codes])
-        change = np.any(stacked[:, 1:] != stacked[:, :-1], axis=0)
-        starts = np.flatnonzero(np.r_[True, change])
+        card = max(len(u), 1)
+        if span * card >= 1 << 62:
+            uniq_key, inv = np.unique(combined, return_inverse=True)
+            combined = inv.astype(np.int64).ravel()
+            span = len(uniq_key)
+        combined = combined * card + c
+        span *= card
+    order = np.argsort(combined)
+    sorted_key = combined[order]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     first = order[starts]
     out_keys = {
         name: uniq[c[first]]
