@@ -9,7 +9,6 @@ import numpy as np
 import pydantic
 import pytest
 
-from support.conntrack_lines import Entry, proc_line
 from trafficatlas.classify import (
     ClassifiedBatch,
     Classifier,
@@ -22,6 +21,8 @@ from trafficatlas.enrich.special import Label, SpecialRanges
 from trafficatlas.flowbatch import Direction, FlowBatch
 from trafficatlas.net import format_ip, parse_ip
 from trafficatlas.sources.conntrack import ConntrackAccounting, ConntrackFlows, parse_conntrack
+
+from support.conntrack_lines import Entry, proc_line
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "conntrack"
 LAN = {"cidr": "10.77.0.0/16", "label": "lan"}

@@ -7,6 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trafficatlas.enrich.countries import encode_country
+from trafficatlas.enrich.engine import GeoIP
+from trafficatlas.errors import DatabaseError
+from trafficatlas.net import parse_ips
+from trafficatlas.settings import GeoIPDatabase, GeoIPSettings
+
 from support.mmdb_fixtures import (
     DOC_NETWORKS,
     IPV4_ALIASES,
@@ -14,11 +20,6 @@ from support.mmdb_fixtures import (
     write_asn_db,
     write_geo_db,
 )
-from trafficatlas.enrich.countries import encode_country
-from trafficatlas.enrich.engine import GeoIP
-from trafficatlas.errors import DatabaseError
-from trafficatlas.net import parse_ips
-from trafficatlas.settings import GeoIPDatabase, GeoIPSettings
 
 DOC = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"]
 

@@ -16,6 +16,15 @@ import numpy as np
 import pytest
 from mmdb_writer import MmdbF32, MmdbF64, MmdbI32, MmdbU64, MmdbU128
 
+from trafficatlas.enrich.countries import decode_country
+from trafficatlas.enrich.mmdb import METADATA_MARKER, build_table, read_metadata
+from trafficatlas.enrich.mmdb_data import DataSection
+from trafficatlas.enrich.mmdb_fields import FieldReader
+from trafficatlas.enrich.mmdb_schema import build_records, records_from_values
+from trafficatlas.enrich.mmdb_tree import walk_tree
+from trafficatlas.enrich.rangetable import RangeTable
+from trafficatlas.errors import DatabaseError
+
 from support.mmdb_fixtures import (
     DOC_NETWORKS,
     IPV4_ALIASES,
@@ -26,14 +35,6 @@ from support.mmdb_fixtures import (
     write_geo_db,
     write_mmdb,
 )
-from trafficatlas.enrich.countries import decode_country
-from trafficatlas.enrich.mmdb import METADATA_MARKER, build_table, read_metadata
-from trafficatlas.enrich.mmdb_data import DataSection
-from trafficatlas.enrich.mmdb_fields import FieldReader
-from trafficatlas.enrich.mmdb_schema import build_records, records_from_values
-from trafficatlas.enrich.mmdb_tree import walk_tree
-from trafficatlas.enrich.rangetable import RangeTable
-from trafficatlas.errors import DatabaseError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 DBIP_COUNTRY = Path(

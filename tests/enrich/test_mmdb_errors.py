@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from support.mmdb_fixtures import write_geo_db, write_raw_mmdb
 from trafficatlas.enrich.mmdb import METADATA_MARKER, build_table, read_metadata
 from trafficatlas.errors import DatabaseError
+
+from support.mmdb_fixtures import write_geo_db, write_raw_mmdb
 
 
 def expect_error(path: Path, match: str) -> DatabaseError:

@@ -8,7 +8,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support.conntrack_lines import Entry, event_line, proc_line
 from trafficatlas.net import format_ip
 from trafficatlas.sources.conntrack import (
     ConntrackAccounting,
@@ -16,6 +15,8 @@ from trafficatlas.sources.conntrack import (
     ConntrackTable,
     parse_conntrack,
 )
+
+from support.conntrack_lines import Entry, event_line, proc_line
 
 WAN = "198.51.100.1"
 A = Entry(6, "10.0.0.2", "192.0.2.10", "192.0.2.10", WAN, 40000, 443, 10, 1000, 8, 8000)

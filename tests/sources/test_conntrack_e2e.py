@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from support.netns import NetnsLab, unavailable_reason
-from support.pcapread import read_ip_packets
 from trafficatlas.classify import Classifier, ClassifySettings, LocalKind
 from trafficatlas.flowbatch import Direction
 from trafficatlas.net import format_ip
 from trafficatlas.sources.conntrack import ConntrackFlows, ConntrackSettings, ConntrackSource
+
+from support.netns import NetnsLab, unavailable_reason
+from support.pcapread import read_ip_packets
 
 pytestmark = [pytest.mark.privileged, pytest.mark.timeout(120)]
 

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from support.conntrack_lines import Entry, cli_line, event_line, proc_line
 from trafficatlas.net import format_ip
 from trafficatlas.sources.conntrack import (
     EVENT_DESTROY,
@@ -21,6 +20,8 @@ from trafficatlas.sources.conntrack import (
     ConntrackTable,
     parse_conntrack,
 )
+
+from support.conntrack_lines import Entry, cli_line, event_line, proc_line
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "conntrack"
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from support.conntrack_lines import Entry, cli_line, event_line, proc_line
 from trafficatlas.errors import ConfigError
 from trafficatlas.sources.conntrack import (
     ConntrackFlows,
@@ -25,6 +24,8 @@ from trafficatlas.sources.conntrack import (
     ConntrackSource,
 )
 from trafficatlas.sources.conntrack_io import DestroyEvents, check_netns, thread_path
+
+from support.conntrack_lines import Entry, cli_line, event_line, proc_line
 
 WAN = "198.51.100.1"
 A = Entry(6, "10.0.0.2", "192.0.2.10", "192.0.2.10", WAN, 40000, 443, 10, 1000, 8, 8000, ct_id=7)

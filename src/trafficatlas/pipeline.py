@@ -1,0 +1,338 @@
+"""The running pipeline: sources → classify → enrich → aggregate → store, one way.
+
+Sources hand SourceBatches to :meth:`Pipeline.submit` (thread-safe, bounded: a full queue drops
+the batch and counts it, memory never grows without bound). One worker thread classifies,
+enriches and aggregates; closed buckets are flushed to the store every ``flush_interval_s`` in
+one transaction each; the store's maintenance (rollups, retention) runs on its own schedule.
+:meth:`Pipeline.process` runs the same steps synchronously (offline analysis, tests).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from trafficatlas.aggregate.aggregator import Aggregator, bucket_ts
+from trafficatlas.aggregate.groupby import group_sum
+from trafficatlas.aggregate.rows import AggregateRows
+from trafficatlas.classify.classifier import ClassifiedBatch, Classifier
+from trafficatlas.enrich.countries import decode_country
+from trafficatlas.enrich.engine import GeoColumns, GeoIP
+from trafficatlas.enrich.special import Label, label_name
+from trafficatlas.flowbatch import Direction
+from trafficatlas.logging import get_logger
+from trafficatlas.settings import Section
+from trafficatlas.sources.base import SourceBatch
+
+log = get_logger("pipeline")
+
+RowsSink = Callable[[AggregateRows], None]
+EnrichedSink = Callable[["EnrichedBatch"], None]
+
+
+class PipelineSettings(Section):
+    # Source batches waiting for the worker; beyond this, batches are dropped and counted.
+    queue_batches: int = Field(default=512, ge=1)
+    # How often closed buckets are written to the store (seconds).
+    flush_interval_s: float = Field(default=2.0, gt=0)
+    # How often the store rolls up tiers and applies retention (seconds).
+    maintenance_interval_s: float = Field(default=300.0, gt=0)
+
+
+@dataclass(slots=True)
+class PipelineMetrics:
+    batches: int = 0
+    flows: int = 0
+    dropped_batches: int = 0
+    dropped_flows: int = 0
+    process_errors: int = 0
+    flushes: int = 0
+    rows_written: int = 0
+    store_errors: int = 0
+    last_flush_ts: float = 0.0
+    process_seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class EnrichedBatch:
+    """A classified batch with the remote endpoint's geography, for live views."""
+
+    source: str
+    classified: ClassifiedBatch
+    geo: GeoColumns  # rows of the whole batch (non-geolocated rows carry their label)
+
+
+class Pipeline:
+    """Classify, enrich and aggregate source batches; flush closed buckets to sinks."""
+
+    def __init__(
+        self,
+        geo: GeoIP,
+        classifier: Classifier,
+        aggregator: Aggregator,
+        sinks: list[RowsSink] | None = None,
+        settings: PipelineSettings | None = None,
+        peer_name: Callable[[int], str] | None = None,
+        maintenance: Callable[[float], Any] | None = None,
+        live: list[EnrichedSink] | None = None,
+    ) -> None:
+        self.geo = geo
+        self.classifier = classifier
+        self.aggregator = aggregator
+        self.sinks = list(sinks or [])
+        self.live = list(live or [])
+        self.settings = settings or PipelineSettings()
+        self.peer_name = peer_name or (lambda i: f"peer-{i}")
+        self.maintenance = maintenance
+        self.metrics = PipelineMetrics()
+        self._queue: queue.Queue[SourceBatch] = queue.Queue(maxsize=self.settings.queue_batches)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def submit(self, batch: SourceBatch) -> bool:
+        """Queue a batch for the worker; False (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait(batch)
+            return True
+        except queue.Full:
+            self.metrics.dropped_batches += 1
+            self.metrics.dropped_flows += len(batch.flows)
+            return False
+
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    # -- processing --------------------------------------------------------------------------
+
+    def enrich(self, batch: SourceBatch) -> EnrichedBatch:
+        """Classify a batch and look up its remote endpoints."""
+        cb = self.classifier.classify(batch.flows, batch.nat)
+        geo = self.geo.lookup(cb.remote_version, cb.remote_hi, cb.remote_lo)
+        # the classifier knows more (LOCAL for internal flows, own prefixes): its label wins
+        not_public = cb.remote_label != Label.PUBLIC
+        if not_public.any():
+            geo.label[not_public] = cb.remote_label[not_public]
+            for col in (geo.country, geo.asn):
+                col[not_public] = 0
+            geo.loc_db[not_public] = -1
+            geo.asn_db[not_public] = -1
+            geo.latitude[not_public] = np.nan
+            geo.longitude[not_public] = np.nan
+        return EnrichedBatch(batch.source, cb, geo)
+
+    def aggregate(self, batch: SourceBatch, eb: EnrichedBatch) -> AggregateRows:
+        """Group an enriched batch into per-interval rows (fully vectorized)."""
+        return aggregate_enriched(batch, eb, self.aggregator.interval_s, self.peer_name)
+
+    def process(self, batch: SourceBatch) -> AggregateRows:
+        """Classify, enrich and aggregate one batch; rows go to the aggregator and are returned."""
+        t0 = time.perf_counter()
+        eb = self.enrich(batch)
+        rows = self.aggregate(batch, eb)
+        self.aggregator.add(rows)
+        for sink in self.live:
+            sink(eb)
+        self.metrics.batches += 1
+        self.metrics.flows += len(batch.flows)
+        self.metrics.process_seconds += time.perf_counter() - t0
+        return rows
+
+    def flush(self, now: float | None = None, force: bool = False) -> AggregateRows:
+        """Hand closed buckets (all buckets with ``force``) to the sinks."""
+        rows = self.aggregator.flush(time.time() if now is None else now, force=force)
+        if len(rows):
+            for sink in self.sinks:
+                try:
+                    sink(rows)
+                except Exception as exc:  # a sink failing must not kill the pipeline
+                    self.metrics.store_errors += 1
+                    log.error("sink failed", error=str(exc), rows=len(rows))
+            self.metrics.flushes += 1
+            self.metrics.rows_written += len(rows)
+        self.metrics.last_flush_ts = time.time()
+        return rows
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drain the queue, flush every bucket (graceful shutdown loses nothing)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            self._thread = None
+        self._drain()
+        self.flush(force=True)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                batch = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._safe_process(batch)
+
+    def _safe_process(self, batch: SourceBatch) -> None:
+        try:
+            self.process(batch)
+        except Exception as exc:  # a bad batch is counted, never fatal to the worker
+            self.metrics.process_errors += 1
+            log.exception("batch processing failed", source=batch.source, error=str(exc))
+
+    def _run(self) -> None:
+        next_flush = time.monotonic() + self.settings.flush_interval_s
+        next_maint = time.monotonic() + self.settings.maintenance_interval_s
+        while not self._stop.is_set():
+            try:
+                batch = self._queue.get(timeout=0.2)
+                self._safe_process(batch)
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            if now >= next_flush:
+                self.flush()
+                next_flush = now + self.settings.flush_interval_s
+            if self.maintenance is not None and now >= next_maint:
+                try:
+                    self.maintenance(time.time())
+                except Exception as exc:
+                    log.error("store maintenance failed", error=str(exc))
+                next_maint = now + self.settings.maintenance_interval_s
+
+
+def aggregate_enriched(
+    batch: SourceBatch,
+    eb: EnrichedBatch,
+    interval_s: int,
+    peer_name: Callable[[int], str],
+) -> AggregateRows:
+    """Per-interval AggregateRows of an enriched batch: integer keys first, strings per group."""
+    f = eb.classified.flows
+    geo = eb.geo
+    inbound = f.direction == Direction.INBOUND
+    interface = np.where(inbound, f.in_if, f.out_if).astype(np.uint32)
+    city_key = np.where(
+        geo.loc_db >= 0, (geo.loc_db.astype(np.int64) << 32) | geo.loc_rec.astype(np.int64), -1
+    )
+    asn_key = np.where(
+        geo.asn_db >= 0, (geo.asn_db.astype(np.int64) << 32) | geo.asn_rec.astype(np.int64), -1
+    )
+    keys: dict[str, npt.NDArray[Any]] = {
+        "ts": bucket_ts(f.ts, interval_s),
+        "exporter": f.exporter,
+        "interface": interface,
+        "peer": eb.classified.owner_id,
+        "direction": f.direction,
+        "ip_version": f.ip_version,
+        "proto": f.proto,
+        "country": geo.country,
+        "label": geo.label,
+        "city": city_key,
+        "asn": asn_key,
+    }
+    vals = {
+        "bytes": f.bytes,
+        "packets": f.packets,
+        "flows": f.flows.astype(np.uint64),
+    }
+    g, v = group_sum(keys, vals)
+    m = len(g["ts"])
+    layers = geo.layers
+    cities: dict[tuple[str, str], tuple[float, float]] = {}
+    as_orgs: dict[int, str] = {}
+
+    def city_of(ck: int) -> str:
+        if ck < 0:
+            return ""
+        cols = layers.location[ck >> 32].table.records.columns
+        rec = ck & 0xFFFF_FFFF
+        name = cols["city"][rec] if "city" in cols else None
+        return str(name) if name else ""
+
+    def asn_of(ak: int) -> int:
+        if ak < 0:
+            return 0
+        cols = layers.asn[ak >> 32].table.records.columns
+        rec = ak & 0xFFFF_FFFF
+        asn = int(cols["asn"][rec])
+        org = cols["as_org"][rec] if "as_org" in cols else None
+        if org:
+            as_orgs.setdefault(asn, str(org))
+        return asn
+
+    city_names = map_unique(g["city"], city_of, object)
+    if "latitude" in _location_columns(layers):
+        for ck, cc, name in zip(g["city"], g["country"], city_names, strict=True):
+            if name and (decode_country(int(cc)) or "", name) not in cities:
+                cols = layers.location[int(ck) >> 32].table.records.columns
+                rec = int(ck) & 0xFFFF_FFFF
+                if "latitude" in cols and not np.isnan(cols["latitude"][rec]):
+                    cities[(decode_country(int(cc)) or "", name)] = (
+                        float(cols["latitude"][rec]),
+                        float(cols["longitude"][rec]),
+                    )
+    names = dict(batch.exporters)
+    iface_names = dict(batch.interfaces)
+    iface_key = (g["exporter"].astype(np.int64) << 32) | g["interface"].astype(np.int64)
+    return AggregateRows.build(
+        m,
+        ts=g["ts"],
+        source=batch.source,
+        exporter=map_unique(g["exporter"], lambda e: names.get(e, str(e) if e else ""), object),
+        interface=map_unique(
+            iface_key,
+            lambda k: iface_names.get(
+                (k >> 32, k & 0xFFFF_FFFF), str(k & 0xFFFF_FFFF) if k & 0xFFFF_FFFF else ""
+            ),
+            object,
+        ),
+        peer=map_unique(g["peer"], lambda p: peer_name(p) if p else "", object),
+        direction=g["direction"],
+        ip_version=g["ip_version"],
+        proto=g["proto"],
+        country=map_unique(g["country"], lambda c: decode_country(c) or "", object),
+        label=map_unique(g["label"], lambda x: label_name(x) or "", object),
+        city=city_names,
+        asn=map_unique(g["asn"], asn_of, np.uint32),
+        bytes=v["bytes"],
+        packets=v["packets"],
+        flows=v["flows"],
+        as_orgs=as_orgs,
+        cities=cities,
+    )
+
+
+def _location_columns(layers: Any) -> set[str]:
+    out: set[str] = set()
+    for db in layers.location:
+        out.update(db.table.records.columns)
+    return out
+
+
+def map_unique(values: npt.NDArray[Any], fn: Callable[[int], Any], dtype: Any) -> npt.NDArray[Any]:
+    """``fn`` applied once per distinct integer value, spread back to every row."""
+    if not len(values):
+        return np.zeros(0, dtype=dtype)
+    uniq, inv = np.unique(values, return_inverse=True)
+    mapped = np.array([fn(int(u)) for u in uniq], dtype=dtype)
+    return mapped[inv.ravel()]
+
+
+def new_flush_id() -> str:
+    """A unique id for one flush (the store ignores a flush id it has already written)."""
+    return uuid.uuid4().hex
