@@ -20,6 +20,7 @@ import argparse
 import ipaddress
 import json
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -110,6 +111,50 @@ def parse(ips: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from trafficatlas.net import parse_ips
 
     return parse_ips(ips)
+
+
+LOAD_PROBE = """
+import resource, sys, time
+t0 = time.perf_counter()
+from trafficatlas.enrich.engine import GeoIP
+from trafficatlas.settings import GeoIPSettings
+geo = GeoIP(GeoIPSettings())
+geo.load()
+geo.lookup_ips(["8.8.8.8"])
+elapsed = time.perf_counter() - t0
+rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(elapsed, rss_kb)
+"""
+
+CACHE_PROBE = """
+import sys, time
+from pathlib import Path
+from trafficatlas.enrich.databases import open_database
+t0 = time.perf_counter()
+db = open_database(Path(sys.argv[1]), "auto", Path(sys.argv[2]))
+print(time.perf_counter() - t0, int(db.info.cached))
+"""
+
+
+def load_figures(city_dbs: list[Path], cache: Path) -> dict[str, object]:
+    """Fresh-process figures: bundled load time and peak RSS, city table load from cache."""
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_PROBE], check=True, capture_output=True, text=True
+    ).stdout.split()
+    figures: dict[str, object] = {
+        "bundled_load_s": round(float(out[0]), 3),
+        "bundled_peak_rss_mb": round(int(out[1]) / 1024, 1),
+    }
+    for path in city_dbs:
+        res = subprocess.run(
+            [sys.executable, "-c", CACHE_PROBE, str(path), str(cache)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        figures[f"cache_load_s[{path.name}]"] = round(float(res[0]), 3)
+        figures[f"cache_hit[{path.name}]"] = res[1] == "1"
+    return figures
 
 
 def best_rate(fn: object, count: int, repeat: int = 3) -> float:
@@ -235,8 +280,11 @@ def main() -> None:
         else None
     )
     results["mismatches"] = mismatches
+    for key, value in load_figures(city_dbs, cache).items():
+        print(f"{key}: {value}", file=sys.stderr)
     print(
-        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}",
+        f"machine: {platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()},"
+        f" numpy {np.__version__}, maxminddb {maxminddb.__version__}",
         file=sys.stderr,
     )
     print(json.dumps(results))

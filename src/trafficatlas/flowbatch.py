@@ -116,7 +116,9 @@ class FlowBatch:
             return cls.empty(0)
         if len(batches) == 1:
             return batches[0]
-        return cls(**{name: np.concatenate([getattr(b, name) for b in batches]) for name in cls.DTYPES})
+        return cls(
+            **{name: np.concatenate([getattr(b, name) for b in batches]) for name in cls.DTYPES}
+        )
 
     def take(self, index: npt.NDArray[Any]) -> FlowBatch:
         """Rows selected by a boolean mask or an index array."""

@@ -74,8 +74,8 @@ def build() -> typer.Typer:
         console = Console()
         console.print(table)
         for d in dbs:
-            console.print(f"[bold]{d.name}[/bold]: {d.database_type}; {d.path or d.source}")
-        console.print(f"[dim]{attribution()}[/dim]")
+            typer.echo(f"{d.name}: {d.database_type}; {d.path or d.source}")
+        typer.echo(attribution())
 
     @app.command("update")
     def update(

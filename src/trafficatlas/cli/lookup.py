@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from trafficatlas.cli.common import geoip_engine, settings_from
-from trafficatlas.enrich.engine import format_row_text
+from trafficatlas.enrich.display import format_row_text
 
 BATCH = 100_000
 
