@@ -30,7 +30,7 @@ from trafficatlas.enrich.engine import GeoColumns, GeoIP
 from trafficatlas.enrich.special import Label, label_name
 from trafficatlas.flowbatch import Direction
 from trafficatlas.logging import get_logger
-from trafficatlas.settings import Section
+from trafficatlas.section import Section
 from trafficatlas.sources.base import SourceBatch
 
 log = get_logger("pipeline")

@@ -11,10 +11,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from trafficatlas.aggregate.aggregator import AggregatorSettings
+from trafficatlas.classify.settings import ClassifySettings
 from trafficatlas.errors import ConfigError
+from trafficatlas.section import Section
+from trafficatlas.sources.collector import CollectorSettings
+from trafficatlas.sources.conntrack_source import ConntrackSettings
 
 ENV_PREFIX = "TRAFFICATLAS_"
 CONFIG_ENV = "TRAFFICATLAS_CONFIG"
@@ -26,12 +31,6 @@ def default_data_dir() -> Path:
         return Path("/var/lib/trafficatlas")
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "trafficatlas"
-
-
-class Section(BaseModel):
-    """Base of every settings section: unknown keys are errors (typos must not pass silently)."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class LogSettings(Section):
@@ -124,6 +123,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     log: LogSettings = Field(default_factory=LogSettings)
     geoip: GeoIPSettings = Field(default_factory=GeoIPSettings)
+    classify: ClassifySettings = Field(default_factory=ClassifySettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    conntrack: ConntrackSettings = Field(default_factory=ConntrackSettings)
+    aggregate: AggregatorSettings = Field(default_factory=AggregatorSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from trafficatlas.aggregate.groupby import group_sum
 from trafficatlas.aggregate.rows import KEY_COLUMNS, VALUE_COLUMNS, AggregateRows
-from trafficatlas.settings import Section
+from trafficatlas.section import Section
 
 
 class AggregatorSettings(Section):

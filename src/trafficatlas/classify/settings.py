@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from trafficatlas.classify.prefixes import parse_network
-from trafficatlas.settings import Section
+from trafficatlas.section import Section
 
 
 class LocalKind(IntEnum):

@@ -24,7 +24,7 @@ ConfigOption = Annotated[
 
 def build_app() -> typer.Typer:
     """Create the CLI with every command group registered explicitly."""
-    from trafficatlas.cli import geoip, lookup
+    from trafficatlas.cli import analyze, geoip, lookup
 
     app = typer.Typer(
         name="trafficatlas",
@@ -40,6 +40,7 @@ def build_app() -> typer.Typer:
         typer.echo(__version__)
 
     lookup.register(app)
+    analyze.register(app)
     app.add_typer(geoip.build(), name="geoip")
     return app
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from trafficatlas.errors import ConfigError, TrafficAtlasError
 from trafficatlas.logging import get_logger
-from trafficatlas.settings import Section
+from trafficatlas.section import Section
 from trafficatlas.sources.conntrack_delta import ConntrackAccounting, ConntrackFlows
 from trafficatlas.sources.conntrack_io import (
     DestroyEvents,

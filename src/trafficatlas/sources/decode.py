@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from trafficatlas.flowbatch import FlowBatch
 from trafficatlas.logging import get_logger
-from trafficatlas.settings import Section
+from trafficatlas.section import Section
 from trafficatlas.sources.exporters import ExporterInfo, ExporterTable
 from trafficatlas.sources.ipfix import scan_ipfix
 from trafficatlas.sources.netflow_v5 import scan_v5

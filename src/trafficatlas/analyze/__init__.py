@@ -1,0 +1,1 @@
+"""Offline analysis of captures and exported flows (`trafficatlas analyze`)."""
