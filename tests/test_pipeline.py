@@ -13,8 +13,8 @@ from trafficatlas.classify.settings import ClassifySettings, LocalNetwork
 from trafficatlas.enrich.engine import GeoIP
 from trafficatlas.flowbatch import Direction, FlowBatch
 from trafficatlas.net import parse_ip
-from trafficatlas.pipeline import Pipeline, PipelineSettings
-from trafficatlas.settings import GeoIPDatabase, GeoIPSettings
+from trafficatlas.pipeline import Pipeline
+from trafficatlas.settings import GeoIPDatabase, GeoIPSettings, PipelineSettings
 from trafficatlas.sources.base import SourceBatch
 
 from support.mmdb_fixtures import write_asn_db, write_geo_db

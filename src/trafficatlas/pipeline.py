@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
 
 from trafficatlas.aggregate.aggregator import Aggregator, bucket_ts
 from trafficatlas.aggregate.groupby import group_sum
@@ -30,22 +29,13 @@ from trafficatlas.enrich.engine import GeoColumns, GeoIP
 from trafficatlas.enrich.special import Label, label_name
 from trafficatlas.flowbatch import Direction
 from trafficatlas.logging import get_logger
-from trafficatlas.section import Section
+from trafficatlas.settings import PipelineSettings
 from trafficatlas.sources.base import SourceBatch
 
 log = get_logger("pipeline")
 
 RowsSink = Callable[[AggregateRows], None]
 EnrichedSink = Callable[["EnrichedBatch"], None]
-
-
-class PipelineSettings(Section):
-    # Source batches waiting for the worker; beyond this, batches are dropped and counted.
-    queue_batches: int = Field(default=512, ge=1)
-    # How often closed buckets are written to the store (seconds).
-    flush_interval_s: float = Field(default=2.0, gt=0)
-    # How often the store rolls up tiers and applies retention (seconds).
-    maintenance_interval_s: float = Field(default=300.0, gt=0)
 
 
 @dataclass(slots=True)
@@ -135,14 +125,18 @@ class Pipeline:
         """Group an enriched batch into per-interval rows (fully vectorized)."""
         return aggregate_enriched(batch, eb, self.aggregator.interval_s, self.peer_name)
 
-    def process(self, batch: SourceBatch) -> AggregateRows:
-        """Classify, enrich and aggregate one batch; rows go to the aggregator and are returned."""
+    def process(self, batch: SourceBatch, live: bool = True) -> AggregateRows:
+        """Classify, enrich and aggregate one batch; rows go to the aggregator and are returned.
+
+        ``live=False`` keeps the batch out of the live views (e.g. historical imports).
+        """
         t0 = time.perf_counter()
         eb = self.enrich(batch)
         rows = self.aggregate(batch, eb)
         self.aggregator.add(rows)
-        for sink in self.live:
-            sink(eb)
+        if live:
+            for sink in self.live:
+                sink(eb)
         self.metrics.batches += 1
         self.metrics.flows += len(batch.flows)
         self.metrics.process_seconds += time.perf_counter() - t0

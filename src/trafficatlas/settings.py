@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from trafficatlas.aggregate.aggregator import AggregatorSettings
@@ -20,6 +20,7 @@ from trafficatlas.errors import ConfigError
 from trafficatlas.section import Section
 from trafficatlas.sources.collector import CollectorSettings
 from trafficatlas.sources.conntrack_source import ConntrackSettings
+from trafficatlas.store.settings import StoreSettings
 
 ENV_PREFIX = "TRAFFICATLAS_"
 CONFIG_ENV = "TRAFFICATLAS_CONFIG"
@@ -111,6 +112,24 @@ class GeoIPSettings(Section):
         return value
 
 
+class PipelineSettings(Section):
+    # Source batches waiting for the worker; beyond this, batches are dropped and counted.
+    queue_batches: int = Field(default=512, ge=1)
+    # How often closed buckets are written to the store (seconds).
+    flush_interval_s: float = Field(default=2.0, gt=0)
+    # How often the store rolls up tiers and applies retention (seconds).
+    maintenance_interval_s: float = Field(default=300.0, gt=0)
+
+
+class HTTPSettings(Section):
+    # The dashboard and API listen here. Data endpoints require authentication.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8650, ge=0, le=65535)
+    # The owner-only Unix socket local commands (`trafficatlas top`) use while the server runs;
+    # default: <data_dir>/trafficatlas.sock (mode 0600: file permissions are the credential).
+    socket: Path | None = None
+
+
 class Settings(BaseSettings):
     """All settings of one trafficatlas process."""
 
@@ -127,6 +146,21 @@ class Settings(BaseSettings):
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     conntrack: ConntrackSettings = Field(default_factory=ConntrackSettings)
     aggregate: AggregatorSettings = Field(default_factory=AggregatorSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    http: HTTPSettings = Field(default_factory=HTTPSettings)
+
+    @model_validator(mode="after")
+    def _one_interval(self) -> Settings:
+        if self.store.interval_s != self.aggregate.interval_s:
+            raise ValueError(
+                f"store.interval_s ({self.store.interval_s}) and aggregate.interval_s "
+                f"({self.aggregate.interval_s}) must be equal"
+            )
+        return self
+
+    def socket_path(self) -> Path:
+        return self.http.socket or self.data_dir / "trafficatlas.sock"
 
     @classmethod
     def settings_customise_sources(

@@ -24,7 +24,7 @@ ConfigOption = Annotated[
 
 def build_app() -> typer.Typer:
     """Create the CLI with every command group registered explicitly."""
-    from trafficatlas.cli import analyze, geoip, lookup
+    from trafficatlas.cli import analyze, demo, geoip, lookup, serve
 
     app = typer.Typer(
         name="trafficatlas",
@@ -41,6 +41,8 @@ def build_app() -> typer.Typer:
 
     lookup.register(app)
     analyze.register(app)
+    serve.register(app)
+    demo.register(app)
     app.add_typer(geoip.build(), name="geoip")
     return app
 

@@ -118,8 +118,8 @@ class TrafficModel:
         dport = SERVICE_PORTS[svc].astype(np.uint16)
         proto = SERVICE_PROTO[svc]
         # heavy-tailed transfer sizes; replies are larger (downloads)
-        up = np.minimum(rng.lognormal(7.5, 1.6, size=n), 5e8).astype(np.uint64) + np.uint64(60)
-        down = np.minimum(rng.lognormal(10.0, 2.0, size=n), 5e9).astype(np.uint64) + np.uint64(60)
+        up = np.minimum(rng.lognormal(7.0, 1.4, size=n), 5e8).astype(np.uint64) + np.uint64(60)
+        down = np.minimum(rng.lognormal(9.0, 1.8, size=n), 5e9).astype(np.uint64) + np.uint64(60)
         up_p = np.maximum(up // np.uint64(700), np.uint64(1))
         down_p = np.maximum(down // np.uint64(1200), np.uint64(1))
         end = (t0 + rng.random(n) * (t1 - t0)) * 1000.0

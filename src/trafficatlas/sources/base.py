@@ -21,7 +21,7 @@ class SourceBatch:
     interfaces: Mapping[tuple[int, int], str] = field(default_factory=dict)  # (exporter, ifindex)
 
 
-Emit = Callable[[SourceBatch], None]
+Emit = Callable[[SourceBatch], object]
 
 
 class Source(Protocol):

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): built by `create_app`, one router per resource."""

@@ -1,0 +1,179 @@
+"""Runtime: builds every component from Settings, starts them in order, stops them in reverse.
+
+Order: GeoIP databases → store → classify/aggregate/pipeline → sources. Stopping stops the sources
+first (nothing new arrives), then drains and flushes the pipeline, then closes the store — a
+graceful shutdown loses nothing that was received.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trafficatlas import __version__
+from trafficatlas.aggregate.aggregator import Aggregator
+from trafficatlas.aggregate.live import LiveView
+from trafficatlas.aggregate.rows import AggregateRows
+from trafficatlas.classify.classifier import Classifier
+from trafficatlas.enrich.engine import GeoIP
+from trafficatlas.errors import ConfigError
+from trafficatlas.logging import get_logger
+from trafficatlas.pipeline import Pipeline, new_flush_id
+from trafficatlas.settings import Settings
+from trafficatlas.sources.base import Source
+
+if TYPE_CHECKING:
+    from trafficatlas.store import Store
+
+log = get_logger("runtime")
+
+
+class Runtime:
+    """The running trafficatlas process: pipeline, store, sources and their state."""
+
+    def __init__(self, settings: Settings, extra_sources: list[Source] | None = None) -> None:
+        self.settings = settings
+        self.extra_sources = list(extra_sources or [])
+        self.started_at = 0.0
+        self.geo: GeoIP | None = None
+        self.store: Store | None = None
+        self.pipeline: Pipeline | None = None
+        self.live = LiveView()
+        self.sources: list[Source] = []
+        self._reload_stop = threading.Event()
+        self._reload_thread: threading.Thread | None = None
+        self._store_lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Build and start everything (ConfigError/DatabaseError on bad settings or files)."""
+        from trafficatlas.enrich.update import installed_databases
+        from trafficatlas.store import open_store
+
+        s = self.settings
+        try:
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create data_dir {s.data_dir}: {exc.strerror}") from None
+        cache = s.geoip_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        self.geo = GeoIP(s.geoip, cache, installed_databases(s))
+        self.geo.load()
+        self.store = open_store(s.store, s.data_dir)
+        classifier = Classifier(s.classify, special=self.geo.special)
+        self.pipeline = Pipeline(
+            self.geo,
+            classifier,
+            Aggregator(s.aggregate),
+            sinks=[self._write],
+            settings=s.pipeline,
+            peer_name=lambda i: f"peer-{i}",
+            maintenance=self._maintain,
+            live=[self.live.add],
+        )
+        self.pipeline.start()
+        self.sources = self._build_sources() + self.extra_sources
+        started: list[Source] = []
+        try:
+            for src in self.sources:
+                src.start(self.pipeline.submit)
+                started.append(src)
+        except Exception:
+            for src in reversed(started):
+                src.stop()
+            self.pipeline.stop()
+            self.store.close()
+            raise
+        self.started_at = time.time()
+        self._reload_stop.clear()
+        self._reload_thread = threading.Thread(target=self._reload_loop, daemon=True, name="reload")
+        self._reload_thread.start()
+        log.info("started", sources=[src.name for src in self.sources], version=__version__)
+
+    def stop(self) -> None:
+        """Stop sources, flush the pipeline into the store, close the store."""
+        self._reload_stop.set()
+        for src in reversed(self.sources):
+            try:
+                src.stop()
+            except Exception as exc:
+                log.error("source stop failed", source=src.name, error=str(exc))
+        if self.pipeline is not None:
+            self.pipeline.stop()
+        if self.store is not None:
+            with self._store_lock:
+                self.store.close()
+            self.store = None
+        log.info("stopped")
+
+    def _build_sources(self) -> list[Source]:
+        s = self.settings
+        out: list[Source] = []
+        if s.collector.enabled:
+            from trafficatlas.sources.collector import FlowCollector
+
+            out.append(FlowCollector(s.collector))
+        if s.conntrack.enabled:
+            from trafficatlas.sources.conntrack_adapter import ConntrackAdapter
+
+            out.append(ConntrackAdapter(s.conntrack))
+        return out
+
+    # -- store access ------------------------------------------------------------------------
+
+    def _write(self, rows: AggregateRows) -> None:
+        with self._store_lock:
+            if self.store is not None:
+                self.store.write(rows, flush_id=new_flush_id())
+
+    def _maintain(self, now: float) -> None:
+        with self._store_lock:
+            if self.store is not None:
+                self.store.run_maintenance(now)
+
+    def require_store(self) -> Store:
+        if self.store is None:
+            raise ConfigError("the store is not open")
+        return self.store
+
+    def _reload_loop(self) -> None:
+        interval = self.settings.geoip.reload_check_s
+        while not self._reload_stop.wait(interval):
+            if self.geo is not None:
+                try:
+                    self.geo.reload_changed()
+                except Exception as exc:
+                    log.error("geoip reload check failed", error=str(exc))
+
+    # -- state -------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        p = self.pipeline
+        return {
+            "status": "ok" if p is not None and self.store is not None else "starting",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,
+            "sources": [src.name for src in self.sources],
+            "queue_depth": p.queue_depth() if p is not None else 0,
+        }
+
+    def source_metrics(self) -> dict[str, dict[str, float]]:
+        return {src.name: dict(src.metrics()) for src in self.sources}
+
+
+def socket_usable(path: Path) -> bool:
+    """True when a server answers on the Unix socket ``path``."""
+    import socket
+
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
