@@ -142,7 +142,9 @@ class FlowCollector:
         c = self.decoder.counters
         out: dict[str, float] = {
             "datagrams": float(sum(lst.metrics.datagrams for lst in self.listeners)),
-            "dropped_datagrams": float(sum(lst.metrics.dropped_datagrams for lst in self.listeners)),
+            "dropped_datagrams": float(
+                sum(lst.metrics.dropped_datagrams for lst in self.listeners)
+            ),
             "decoded_datagrams": float(c.datagrams),
             "flows": float(c.flows),
             "unknown_template": float(c.unknown_template),
