@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -58,7 +59,7 @@ def split_by_minute(rows: AggregateRows) -> list[AggregateRows]:
     ts = rows.ts[order]
     cuts = [0, *(np.flatnonzero(np.diff(ts)) + 1).tolist(), len(ts)]
     out = []
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+    for a, b in itertools.pairwise(cuts):
         idx = order[a:b]
         cols = {name: getattr(rows, name)[idx] for name in AggregateRows.DTYPES}
         out.append(AggregateRows(**cols, as_orgs=rows.as_orgs, cities=rows.cities))
@@ -101,3 +102,24 @@ def _value(part: AggregateRows, col: str, i: int) -> object:
 def open_store(path: Path, **settings: object) -> DuckDBStore:
     """A DuckDB store at ``path`` without a metadata store."""
     return DuckDBStore(StoreSettings(**settings), path)  # type: ignore[arg-type]
+
+
+def crash_flush(i: int) -> AggregateRows:
+    """Flush ``i`` of the kill -9 test: 150 rows of bucket i (5 min apart) and 10 late rows
+    merging into bucket i - 1; deterministic, so the test can recompute every sum."""
+    keys = np.arange(150)
+    late = np.arange(10)
+    ts = np.concatenate([np.full(150, BASE + i * 300), np.full(10, BASE + max(i - 1, 0) * 300)])
+    k = np.concatenate([keys, late])
+    return AggregateRows.build(
+        160,
+        ts=ts.astype(np.int64),
+        source="conntrack",
+        peer=np.array([f"p{j % 7}" for j in k], dtype=object),
+        country=np.array([COUNTRIES[j % 5] for j in k], dtype=object),
+        asn=(k % 11).astype(np.uint32),
+        direction=(k % 3 + 1).astype(np.uint8),
+        bytes=np.concatenate([i * 1000 + keys + 1, np.ones(10, dtype=np.int64)]).astype(np.uint64),
+        packets=1,
+        flows=1,
+    )
