@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ class EnrichedBatch:
     source: str
     classified: ClassifiedBatch
     geo: GeoColumns  # rows of the whole batch (non-geolocated rows carry their label)
+    exporters: dict[int, str] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -119,7 +120,7 @@ class Pipeline:
             geo.asn_db[not_public] = -1
             geo.latitude[not_public] = np.nan
             geo.longitude[not_public] = np.nan
-        return EnrichedBatch(batch.source, cb, geo)
+        return EnrichedBatch(batch.source, cb, geo, dict(batch.exporters))
 
     def aggregate(self, batch: SourceBatch, eb: EnrichedBatch) -> AggregateRows:
         """Group an enriched batch into per-interval rows (fully vectorized)."""
@@ -136,7 +137,11 @@ class Pipeline:
         self.aggregator.add(rows)
         if live:
             for sink in self.live:
-                sink(eb)
+                try:
+                    sink(eb)
+                except Exception as exc:  # a live view or flow-detail failure is not fatal
+                    self.metrics.store_errors += 1
+                    log.error("live sink failed", error=str(exc))
         self.metrics.batches += 1
         self.metrics.flows += len(batch.flows)
         self.metrics.process_seconds += time.perf_counter() - t0
@@ -325,6 +330,59 @@ def map_unique(values: npt.NDArray[Any], fn: Callable[[int], Any], dtype: Any) -
     uniq, inv = np.unique(values, return_inverse=True)
     mapped = np.array([fn(int(u)) for u in uniq], dtype=dtype)
     return mapped[inv.ravel()]
+
+
+def flow_records(eb: EnrichedBatch, peer_name: Callable[[int], str]) -> Any:
+    """Raw flow records (with addresses) of an enriched batch, for the store's flow detail."""
+    from trafficatlas.store.flows import FlowRecords
+
+    f = eb.classified.flows
+    cb = eb.classified
+    geo = eb.geo
+    outbound_like = f.direction != Direction.INBOUND
+    local_port = np.where(outbound_like, f.sport, f.dport)
+    remote_port = np.where(outbound_like, f.dport, f.sport)
+    names = eb.exporters
+    return FlowRecords.build(
+        len(f),
+        ts=np.floor(f.ts).astype(np.int64),
+        source=eb.source,
+        exporter=map_unique(f.exporter, lambda e: names.get(e, str(e) if e else ""), object),
+        interface=map_unique(
+            np.where(f.direction == Direction.INBOUND, f.in_if, f.out_if),
+            lambda i: str(i) if i else "",
+            object,
+        ),
+        peer=map_unique(cb.owner_id, lambda p: peer_name(p) if p else "", object),
+        direction=f.direction,
+        ip_version=f.ip_version,
+        proto=f.proto,
+        country=map_unique(geo.country, lambda c: decode_country(c) or "", object),
+        label=map_unique(geo.label, lambda x: label_name(x) or "", object),
+        city=np.array([c or "" for c in geo.strings("city")], dtype=object),
+        asn=geo.asn,
+        local_addr=_addresses(f.ip_version, cb.local_hi, cb.local_lo),
+        local_port=local_port,
+        remote_addr=_addresses(cb.remote_version, cb.remote_hi, cb.remote_lo),
+        remote_port=remote_port,
+        bytes=f.bytes,
+        packets=f.packets,
+        flows=f.flows.astype(np.uint64),
+    )
+
+
+def _addresses(
+    version: npt.NDArray[np.uint8], hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
+) -> npt.NDArray[Any]:
+    """Text addresses, formatted once per distinct address."""
+    from trafficatlas.net import format_ip
+
+    if not len(version):
+        return np.zeros(0, dtype=object)
+    key = np.stack([version.astype(np.uint64), hi, lo], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    texts = np.array([format_ip(int(v), int(h), int(lo_)) for v, h, lo_ in uniq], dtype=object)
+    return texts[inv.ravel()]
 
 
 def new_flush_id() -> str:

@@ -20,7 +20,7 @@ from trafficatlas.classify.classifier import Classifier
 from trafficatlas.enrich.engine import GeoIP
 from trafficatlas.errors import ConfigError
 from trafficatlas.logging import get_logger
-from trafficatlas.pipeline import Pipeline, new_flush_id
+from trafficatlas.pipeline import EnrichedBatch, Pipeline, flow_records, new_flush_id
 from trafficatlas.settings import Settings
 from trafficatlas.sources.base import Source
 
@@ -74,6 +74,8 @@ class Runtime:
             maintenance=self._maintain,
             live=[self.live.add],
         )
+        if s.store.flow_detail.enabled:
+            self.pipeline.live.append(self._write_flows)
         self.pipeline.start()
         self.sources = self._build_sources() + self.extra_sources
         started: list[Source] = []
@@ -128,6 +130,14 @@ class Runtime:
         with self._store_lock:
             if self.store is not None:
                 self.store.write(rows, flush_id=new_flush_id())
+
+    def _write_flows(self, eb: EnrichedBatch) -> None:
+        """Flow detail (opt-in): raw records with addresses, kept with their own retention."""
+        assert self.pipeline is not None
+        records = flow_records(eb, self.pipeline.peer_name)
+        with self._store_lock:
+            if self.store is not None:
+                self.store.write_flows(records)
 
     def _maintain(self, now: float) -> None:
         with self._store_lock:
