@@ -66,7 +66,7 @@ def pipeline(tmp_path: Path) -> tuple[Pipeline, list[AggregateRows]]:
         geo,
         classifier,
         Aggregator(AggregatorSettings(interval_s=60, grace_s=0)),
-        sinks=[out.append],
+        sinks=[lambda rows, _id: out.append(rows)],
         settings=PipelineSettings(flush_interval_s=0.05),
         peer_name=lambda i: {7: "alice"}.get(i, f"peer-{i}"),
     )
@@ -157,3 +157,26 @@ def test_bad_batch_is_counted_not_fatal(pipeline: tuple[Pipeline, list[Aggregate
     p.stop()
     assert p.metrics.process_errors == 1
     assert sum(r.totals()["bytes"] for r in out) == 10
+
+
+def test_failed_flush_is_retried_with_the_same_id(
+    pipeline: tuple[Pipeline, list[AggregateRows]],
+) -> None:
+    p, _ = pipeline
+    seen: list[tuple[str, int]] = []
+    fail = [True]
+
+    def flaky(rows: AggregateRows, flush_id: str) -> None:
+        seen.append((flush_id, rows.totals()["bytes"]))
+        if fail[0]:
+            raise OSError("store unavailable")
+
+    p.sinks = [flaky]
+    p.process(SourceBatch("x", flows([(5.0, "10.8.0.2", "192.0.2.1", 6, 42, 1)])))
+    p.flush(force=True)
+    assert p.metrics.store_errors == 1
+    fail[0] = False
+    p.flush(force=True)
+    assert len(seen) == 2
+    assert seen[0] == seen[1]  # same id, same rows: the store can ignore a duplicate
+    assert p.metrics.flushes == 1

@@ -27,14 +27,19 @@ from trafficatlas.classify.classifier import ClassifiedBatch, Classifier
 from trafficatlas.enrich.countries import decode_country
 from trafficatlas.enrich.engine import GeoColumns, GeoIP
 from trafficatlas.enrich.special import Label, label_name
-from trafficatlas.flowbatch import Direction
+from trafficatlas.flowbatch import Direction, FlowBatch
 from trafficatlas.logging import get_logger
 from trafficatlas.settings import PipelineSettings
 from trafficatlas.sources.base import SourceBatch
 
 log = get_logger("pipeline")
 
-RowsSink = Callable[[AggregateRows], None]
+# A sink gets each flush with its id; a retried flush keeps its id, so the store never
+# counts it twice.
+RowsSink = Callable[[AggregateRows, str], None]
+MAX_RETRY_FLUSHES = 1000
+# Queued batches are merged up to this many flows before processing (see _process_queued).
+MERGE_MAX_FLOWS = 1 << 18
 EnrichedSink = Callable[["EnrichedBatch"], None]
 
 
@@ -48,6 +53,7 @@ class PipelineMetrics:
     flushes: int = 0
     rows_written: int = 0
     store_errors: int = 0
+    lost_flushes: int = 0  # flushes dropped after the retry backlog filled up
     last_flush_ts: float = 0.0
     process_seconds: float = 0.0
 
@@ -88,6 +94,7 @@ class Pipeline:
         self._queue: queue.Queue[SourceBatch] = queue.Queue(maxsize=self.settings.queue_batches)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry: list[tuple[str, AggregateRows]] = []
 
     # -- intake ------------------------------------------------------------------------------
 
@@ -148,17 +155,30 @@ class Pipeline:
         return rows
 
     def flush(self, now: float | None = None, force: bool = False) -> AggregateRows:
-        """Hand closed buckets (all buckets with ``force``) to the sinks."""
+        """Hand closed buckets (all buckets with ``force``) to the sinks.
+
+        A flush a sink fails to take is kept (bounded) and offered again, with the same flush
+        id, before the next one.
+        """
         rows = self.aggregator.flush(time.time() if now is None else now, force=force)
+        pending = self._retry
+        self._retry = []
         if len(rows):
-            for sink in self.sinks:
-                try:
-                    sink(rows)
-                except Exception as exc:  # a sink failing must not kill the pipeline
-                    self.metrics.store_errors += 1
-                    log.error("sink failed", error=str(exc), rows=len(rows))
+            pending.append((new_flush_id(), rows))
+        for flush_id, part in pending:
+            try:
+                for sink in self.sinks:
+                    sink(part, flush_id)
+            except Exception as exc:  # a failing sink must not kill the pipeline
+                self.metrics.store_errors += 1
+                log.error("sink failed; will retry", error=str(exc), rows=len(part))
+                if len(self._retry) < MAX_RETRY_FLUSHES:
+                    self._retry.append((flush_id, part))
+                else:
+                    self.metrics.lost_flushes += 1
+                continue
             self.metrics.flushes += 1
-            self.metrics.rows_written += len(rows)
+            self.metrics.rows_written += len(part)
         self.metrics.last_flush_ts = time.time()
         return rows
 
@@ -184,13 +204,33 @@ class Pipeline:
                 batch = self._queue.get_nowait()
             except queue.Empty:
                 return
-            self._safe_process(batch)
+            self._process_queued(batch)
 
-    def _safe_process(self, batch: SourceBatch) -> None:
+    def _process_queued(self, first: SourceBatch) -> None:
+        """Process ``first`` together with the batches queued behind it.
+
+        Under load many small batches wait; one large batch costs much less than many small
+        ones (every stage has a fixed cost per batch and per distinct key), so what is already
+        queued is merged, never waited for.
+        """
+        waiting = [first]
+        flows = len(first.flows)
+        while flows < MERGE_MAX_FLOWS:
+            try:
+                batch = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            waiting.append(batch)
+            flows += len(batch.flows)
+        for batch, parts in merge_batches(waiting):
+            self._safe_process(batch, parts)
+
+    def _safe_process(self, batch: SourceBatch, parts: int = 1) -> None:
         try:
             self.process(batch)
+            self.metrics.batches += parts - 1  # metrics count the batches sources submitted
         except Exception as exc:  # a bad batch is counted, never fatal to the worker
-            self.metrics.process_errors += 1
+            self.metrics.process_errors += parts
             log.exception("batch processing failed", source=batch.source, error=str(exc))
 
     def _run(self) -> None:
@@ -199,7 +239,7 @@ class Pipeline:
         while not self._stop.is_set():
             try:
                 batch = self._queue.get(timeout=0.2)
-                self._safe_process(batch)
+                self._process_queued(batch)
             except queue.Empty:
                 pass
             now = time.monotonic()
@@ -212,6 +252,45 @@ class Pipeline:
                 except Exception as exc:
                     log.error("store maintenance failed", error=str(exc))
                 next_maint = now + self.settings.maintenance_interval_s
+
+
+def merge_batches(batches: list[SourceBatch]) -> list[tuple[SourceBatch, int]]:
+    """Consecutive batches of one source (without NAT data) merged; (batch, parts merged).
+
+    A batch whose columns disagree in length (a source bug) stays alone, so that it fails by
+    itself and the others are still processed.
+    """
+    out: list[tuple[SourceBatch, int]] = []
+    run: list[SourceBatch] = []
+
+    def close_run() -> None:
+        if len(run) == 1:
+            out.append((run[0], 1))
+        elif run:
+            exporters: dict[int, str] = {}
+            interfaces: dict[tuple[int, int], str] = {}
+            for b in run:
+                exporters.update(b.exporters)
+                interfaces.update(b.interfaces)
+            flows = FlowBatch.concat([b.flows for b in run])
+            out.append((SourceBatch(run[0].source, flows, None, exporters, interfaces), len(run)))
+        run.clear()
+
+    for batch in batches:
+        if batch.nat is not None or not _consistent(batch.flows):
+            close_run()
+            out.append((batch, 1))
+            continue
+        if run and run[0].source != batch.source:
+            close_run()
+        run.append(batch)
+    close_run()
+    return out
+
+
+def _consistent(flows: FlowBatch) -> bool:
+    n = len(flows)
+    return all(len(getattr(flows, name)) == n for name in FlowBatch.DTYPES)
 
 
 def aggregate_enriched(
@@ -263,17 +342,6 @@ def aggregate_enriched(
         name = cols["city"][rec] if "city" in cols else None
         return str(name) if name else ""
 
-    def asn_of(ak: int) -> int:
-        if ak < 0:
-            return 0
-        cols = layers.asn[ak >> 32].table.records.columns
-        rec = ak & 0xFFFF_FFFF
-        asn = int(cols["asn"][rec])
-        org = cols["as_org"][rec] if "as_org" in cols else None
-        if org:
-            as_orgs.setdefault(asn, str(org))
-        return asn
-
     city_names = map_unique(g["city"], city_of, object)
     if "latitude" in _location_columns(layers):
         for ck, cc, name in zip(g["city"], g["country"], city_names, strict=True):
@@ -307,13 +375,36 @@ def aggregate_enriched(
         country=map_unique(g["country"], lambda c: decode_country(c) or "", object),
         label=map_unique(g["label"], lambda x: label_name(x) or "", object),
         city=city_names,
-        asn=map_unique(g["asn"], asn_of, np.uint32),
+        asn=_asn_numbers(g["asn"], layers, as_orgs),
         bytes=v["bytes"],
         packets=v["packets"],
         flows=v["flows"],
         as_orgs=as_orgs,
         cities=cities,
     )
+
+
+def _asn_numbers(
+    asn_key: npt.NDArray[np.int64], layers: Any, as_orgs: dict[int, str]
+) -> npt.NDArray[np.uint32]:
+    """AS numbers of ``(database << 32) | record`` keys (-1 → 0); fills ``as_orgs``.
+
+    Vectorized per database: a batch can hold thousands of distinct ASNs.
+    """
+    uniq, inv = np.unique(asn_key, return_inverse=True)
+    numbers = np.zeros(len(uniq), dtype=np.uint32)
+    known = uniq >= 0
+    for db in np.unique(uniq[known] >> 32).tolist():
+        sel = known & ((uniq >> 32) == db)
+        recs = uniq[sel] & 0xFFFF_FFFF
+        cols = layers.asn[db].table.records.columns
+        asns = cols["asn"][recs]
+        numbers[sel] = asns
+        if "as_org" in cols:
+            for asn, org in zip(asns.tolist(), cols["as_org"][recs].tolist(), strict=True):
+                if org and asn not in as_orgs:
+                    as_orgs[asn] = str(org)
+    return numbers[inv.ravel()]
 
 
 def _location_columns(layers: Any) -> set[str]:

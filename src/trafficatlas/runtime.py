@@ -20,7 +20,7 @@ from trafficatlas.classify.classifier import Classifier
 from trafficatlas.enrich.engine import GeoIP
 from trafficatlas.errors import ConfigError
 from trafficatlas.logging import get_logger
-from trafficatlas.pipeline import EnrichedBatch, Pipeline, flow_records, new_flush_id
+from trafficatlas.pipeline import EnrichedBatch, Pipeline, flow_records
 from trafficatlas.settings import Settings
 from trafficatlas.sources.base import Source
 
@@ -126,10 +126,11 @@ class Runtime:
 
     # -- store access ------------------------------------------------------------------------
 
-    def _write(self, rows: AggregateRows) -> None:
+    def _write(self, rows: AggregateRows, flush_id: str) -> None:
         with self._store_lock:
-            if self.store is not None:
-                self.store.write(rows, flush_id=new_flush_id())
+            if self.store is None:
+                raise ConfigError("the store is closed")
+            self.store.write(rows, flush_id=flush_id)
 
     def _write_flows(self, eb: EnrichedBatch) -> None:
         """Flow detail (opt-in): raw records with addresses, kept with their own retention."""

@@ -17,7 +17,7 @@ from trafficatlas.query.models import (
     Totals,
 )
 from trafficatlas.query.plan import Plan, TimeLike, choose_step, plan_series, time_range
-from trafficatlas.query.sql import METRIC_ALIAS, parts_sql, summed
+from trafficatlas.query.sql import METRIC_ALIAS, parts_sql, summed, summed_parts
 from trafficatlas.store.dialect import Params
 from trafficatlas.store.protocol import QuerySource
 
@@ -37,14 +37,15 @@ def _series_sql(
     assert plan.step is not None
     parts = parts_sql(d, plan, keys, filters, params, step=plan.step)
     if not keys:
-        sql = f"WITH parts AS ({parts}) SELECT t, 1 AS sid, 1 AS groups, {summed(d)} FROM parts"
+        values = summed_parts(d, params)
+        sql = f"WITH parts AS ({parts}) SELECT t, 1 AS sid, 1 AS groups, {values} FROM parts"
         return sql + " GROUP BY t", params
     kc = ", ".join(keys)
     order = ", ".join([f"{d.sum(METRIC_ALIAS[order_by])} DESC", *keys])
     join = " AND ".join(f"g.{k} = rk.{k}" for k in keys)
     sql = (
         f"WITH parts AS ({parts}),"
-        f" g AS (SELECT t, {kc}, {summed(d)} FROM parts GROUP BY t, {kc}),"
+        f" g AS (SELECT t, {kc}, {summed_parts(d, params)} FROM parts GROUP BY t, {kc}),"
         f" rk AS (SELECT {kc}, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM g GROUP BY {kc})"
     )
     if limit is None:

@@ -18,7 +18,7 @@ from trafficatlas.query.models import (
     Totals,
 )
 from trafficatlas.query.plan import Plan, Segment, TimeLike, plan_range, time_range
-from trafficatlas.query.sql import METRIC_ALIAS, parts_sql, summed
+from trafficatlas.query.sql import METRIC_ALIAS, parts_sql, summed, summed_parts
 from trafficatlas.store.dialect import Params
 from trafficatlas.store.protocol import QuerySource
 
@@ -45,12 +45,13 @@ def _top_sql(
     params = Params(d)
     parts = parts_sql(d, plan, keys, filters, params)
     if not keys:
-        return f"WITH parts AS ({parts}) SELECT 0 AS kind, 1 AS rn, {summed(d)} FROM parts", params
+        totals = summed_parts(d, params)
+        return f"WITH parts AS ({parts}) SELECT 0 AS kind, 1 AS rn, {totals} FROM parts", params
     kc = ", ".join(keys)
     order = ", ".join([f"{METRIC_ALIAS[order_by]} DESC", *keys])
     sql = (
         f"WITH parts AS ({parts}),"
-        f" g AS (SELECT {kc}, {summed(d)} FROM parts GROUP BY {kc}),"
+        f" g AS (SELECT {kc}, {summed_parts(d, params)} FROM parts GROUP BY {kc}),"
         f" r AS (SELECT {kc}, b, p, f, bs, br, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM g)"
     )
     if limit is None:

@@ -79,6 +79,8 @@ class DuckDBStore:
         self._dims = DimensionCache()
         self._known_peers: set[str] = set()
         self._closed = False
+        # Bumped by every write, rollup and scrub: readers may reuse results while it holds.
+        self.data_version = 0
         self._conn = self._connect(path, settings)
         # Readers get cursors spawned from a connection no thread executes on, under a lock:
         # the writer connection stays busy with flushes in its own thread.
@@ -195,6 +197,8 @@ class DuckDBStore:
                 raise ValueError(f"rows rejected by the store (None in a column?): {exc}") from None
             except duckdb.Error as exc:
                 raise DatabaseError(f"store write failed: {exc}") from exc
+            finally:
+                self.data_version += 1
         self._register_peers(rows)
         return result
 
@@ -220,6 +224,8 @@ class DuckDBStore:
                 raise ValueError(f"flow records rejected (None in a column?): {exc}") from None
             except duckdb.Error as exc:
                 raise DatabaseError(f"store write failed: {exc}") from exc
+            finally:
+                self.data_version += 1
 
     def run_maintenance(self, now: float | None = None) -> MaintenanceReport:
         """Roll up finished buckets, apply retention, compact when worthwhile."""
@@ -230,6 +236,8 @@ class DuckDBStore:
                 report = run_maintenance(self._conn, self._state, self.settings, moment)
             except duckdb.Error as exc:
                 raise DatabaseError(f"store maintenance failed: {exc}") from None
+            finally:
+                self.data_version += 1
         report.coverage = self.coverage()
         log.debug(
             "store.maintenance",
@@ -247,6 +255,8 @@ class DuckDBStore:
                 return scrub_peer_history(self._conn, peer_id)
             except duckdb.Error as exc:
                 raise DatabaseError(f"store scrub failed: {exc}") from None
+            finally:
+                self.data_version += 1
 
     # Lifecycle -------------------------------------------------------------------------------
 

@@ -19,14 +19,41 @@ from typing import Any
 
 from trafficatlas.errors import DatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS peers (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
-    " private INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
-    " updated_at REAL NOT NULL)",
-)
+# Statements of each schema version, applied in order to files below it (one transaction each).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE IF NOT EXISTS peers (id TEXT PRIMARY KEY, name TEXT NOT NULL,"
+        " private INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+        " updated_at REAL NOT NULL)",
+    ),
+    # Users, login sessions, API tokens, login failures and the audit log of the HTTP API.
+    # Secrets are stored as hashes only (argon2id for passwords, SHA-256 for random tokens).
+    2: (
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+        " password_hash TEXT NOT NULL, role TEXT NOT NULL, peer_id TEXT,"
+        " disabled INTEGER NOT NULL DEFAULT 0, totp_secret TEXT,"
+        " totp_enabled INTEGER NOT NULL DEFAULT 0, totp_last_step INTEGER NOT NULL DEFAULT 0,"
+        " created_at REAL NOT NULL, updated_at REAL NOT NULL)",
+        "CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL,"
+        " created_at REAL NOT NULL, last_seen_at REAL NOT NULL, expires_at REAL NOT NULL,"
+        " client TEXT NOT NULL DEFAULT '')",
+        "CREATE INDEX sessions_user ON sessions (user_id)",
+        "CREATE TABLE api_tokens (id TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE,"
+        " name TEXT NOT NULL, scope TEXT NOT NULL, peer_id TEXT, created_by TEXT NOT NULL,"
+        " created_at REAL NOT NULL, expires_at REAL, last_used_at REAL, revoked_at REAL)",
+        "CREATE TABLE login_failures (username TEXT PRIMARY KEY COLLATE NOCASE,"
+        " failures INTEGER NOT NULL, last_failure_at REAL NOT NULL,"
+        " locked_until REAL NOT NULL DEFAULT 0)",
+        "CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL,"
+        " actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '',"
+        " client TEXT NOT NULL DEFAULT '', success INTEGER NOT NULL,"
+        " detail TEXT NOT NULL DEFAULT '{}')",
+        "CREATE INDEX audit_log_ts ON audit_log (ts)",
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +98,36 @@ class MetadataStore:
                 f"trafficatlas supports ({SCHEMA_VERSION}); upgrade trafficatlas"
             )
         self._conn.execute("PRAGMA journal_mode=WAL")
-        if version < SCHEMA_VERSION:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
             self._conn.execute("BEGIN IMMEDIATE")
-            for stmt in _SCHEMA:
-                self._conn.execute(stmt)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self._conn.execute("COMMIT")
+            try:
+                # another process may have migrated meanwhile: re-read under the write lock
+                now = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+                if now < target:
+                    for stmt in _MIGRATIONS[target]:
+                        self._conn.execute(stmt)
+                    self._conn.execute(f"PRAGMA user_version = {target}")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
             try:
                 return self._conn.execute(sql, tuple(params)).fetchall()
+            except sqlite3.Error as exc:
+                raise DatabaseError(f"metadata store {self.path}: {exc}") from None
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Run one statement for a component keeping its own tables here (auth); its rows."""
+        return self._query(sql, params)
+
+    def execute_count(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one changing statement; the number of rows it changed."""
+        with self._lock:
+            try:
+                return int(self._conn.execute(sql, tuple(params)).rowcount)
             except sqlite3.Error as exc:
                 raise DatabaseError(f"metadata store {self.path}: {exc}") from None
 
