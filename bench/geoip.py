@@ -114,7 +114,7 @@ def parse(ips: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 LOAD_PROBE = """
-import resource, sys, time
+import sys, time
 t0 = time.perf_counter()
 from trafficatlas.enrich.engine import GeoIP
 from trafficatlas.settings import GeoIPSettings
@@ -122,7 +122,9 @@ geo = GeoIP(GeoIPSettings())
 geo.load()
 geo.lookup_ips(["8.8.8.8"])
 elapsed = time.perf_counter() - t0
-rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# VmHWM (peak RSS of this process image); ru_maxrss would carry the parent's peak over exec
+status = open("/proc/self/status").read()
+rss_kb = int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM:")))
 print(elapsed, rss_kb)
 """
 

@@ -353,7 +353,12 @@ def _sorted_rows(
             a = packed >> np.uint64(32)
         return rows, np.zeros(len(rows), np.uint64), a
     if len(rows) > SORT_MIN:
-        rows = rows[np.argsort(hi[rows])]
+        # the same trick on the upper half with its low bits traded for the position: the
+        # order is exact down to those bits, which is all the searches need to walk forward
+        bits = np.uint64(max(int(len(rows) - 1).bit_length(), 1))
+        low = (np.uint64(1) << bits) - np.uint64(1)
+        key = (hi[rows] & ~low) | np.arange(len(rows), dtype=np.uint64)
+        rows = rows[(np.sort(key) & low).astype(np.intp)]
     return rows, hi[rows], lo[rows]
 
 

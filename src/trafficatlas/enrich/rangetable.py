@@ -93,6 +93,8 @@ class RangeTable:
     # "::/96" (IPv4-compatible), "::ffff:0:0/96" (IPv4-mapped), "2002::/16" (6to4).
     # Lookups in these regions answer from the IPv4 arrays, as libmaxminddb does.
     v4_aliases: tuple[str, ...] = ()
+    # derived lazily from v6_hi (see _group_first); not stored in table files
+    v6_group_first: npt.NDArray[np.intp] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.v4_starts) == 0 or self.v4_starts[0] != 0:
@@ -128,28 +130,44 @@ class RangeTable:
         pos = np.searchsorted(self.v4_starts, a, side="right") - 1
         return self.v4_values[pos], pos
 
+    def _group_first(self) -> npt.NDArray[np.intp]:
+        """For each IPv6 entry, the index of the first entry with the same upper half."""
+        if self.v6_group_first is None or len(self.v6_group_first) != len(self.v6_hi):
+            change = np.r_[True, self.v6_hi[1:] != self.v6_hi[:-1]]
+            starts = np.flatnonzero(change)
+            self.v6_group_first = starts[np.cumsum(change) - 1]
+        return self.v6_group_first
+
     def lookup_v6(self, hi: U64, lo: U64) -> tuple[I32, npt.NDArray[np.intp]]:
         """Value index and range position for IPv6 addresses given as (hi, lo) halves."""
         pos = np.searchsorted(self.v6_hi, hi, side="right") - 1
         same = self.v6_hi[pos] == hi
         if same.any():
             sel = np.flatnonzero(same)
-            qhi = hi[sel]
             qlo = lo[sel]
-            # Entries sharing this upper half occupy [first, pos]; bisect them on the lower half
-            # for the last start <= address (or the range before the group if none is).
-            first = np.searchsorted(self.v6_hi, qhi, side="left")
-            lo_i = first.copy()
-            hi_i = pos[sel] + 1
-            while True:
-                active = lo_i < hi_i
-                if not active.any():
-                    break
-                mid = (lo_i + hi_i) // 2
-                cond = active & (self.v6_lo[np.minimum(mid, len(self.v6_lo) - 1)] <= qlo)
-                lo_i = np.where(cond, mid + 1, lo_i)
-                hi_i = np.where(active & ~cond, mid, hi_i)
-            pos[sel] = lo_i - 1
+            psel = pos[sel]
+            # Entries sharing this upper half occupy [first, pos]. Mostly that is one entry
+            # (the range starts exactly there): compare the lower halves directly.
+            first = self._group_first()[psel]
+            single = first == psel
+            direct = np.where(self.v6_lo[psel] <= qlo, psel, psel - 1)
+            if not single.all():
+                # several starts share the upper half: bisect them on the lower half for the
+                # last start <= address (or the range before the group when none is)
+                multi = np.flatnonzero(~single)
+                mlo = qlo[multi]
+                lo_i = first[multi].copy()
+                hi_i = psel[multi] + 1
+                while True:
+                    active = lo_i < hi_i
+                    if not active.any():
+                        break
+                    mid = (lo_i + hi_i) // 2
+                    cond = active & (self.v6_lo[np.minimum(mid, len(self.v6_lo) - 1)] <= mlo)
+                    lo_i = np.where(cond, mid + 1, lo_i)
+                    hi_i = np.where(active & ~cond, mid, hi_i)
+                direct[multi] = lo_i - 1
+            pos[sel] = direct
         return self.v6_values[pos], pos
 
     def values(self, family: int, hi: U64, lo: U64) -> I32:
