@@ -15,6 +15,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from trafficatlas.aggregate.aggregator import AggregatorSettings
+from trafficatlas.api.settings import APISettings
+from trafficatlas.auth.settings import AuthSettings
 from trafficatlas.classify.settings import ClassifySettings
 from trafficatlas.errors import ConfigError
 from trafficatlas.section import Section
@@ -149,6 +151,8 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api: APISettings = Field(default_factory=APISettings)
 
     @model_validator(mode="after")
     def _one_interval(self) -> Settings:

@@ -24,7 +24,7 @@ ConfigOption = Annotated[
 
 def build_app() -> typer.Typer:
     """Create the CLI with every command group registered explicitly."""
-    from trafficatlas.cli import analyze, demo, geoip, lookup, serve
+    from trafficatlas.cli import analyze, demo, geoip, lookup, serve, users
 
     app = typer.Typer(
         name="trafficatlas",
@@ -44,6 +44,8 @@ def build_app() -> typer.Typer:
     serve.register(app)
     demo.register(app)
     app.add_typer(geoip.build(), name="geoip")
+    app.add_typer(users.build_user(), name="user")
+    app.add_typer(users.build_token(), name="token")
     return app
 
 

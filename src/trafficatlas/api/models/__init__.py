@@ -1,0 +1,1 @@
+"""Response and request models of the HTTP API (field descriptions feed the OpenAPI docs)."""

@@ -1,0 +1,1 @@
+"""One router per resource, each registered explicitly by `create_app`."""
