@@ -10,5 +10,7 @@ uv run --frozen ruff check src tests bench scripts
 uv run --frozen ruff format --check src tests bench scripts
 echo "== mypy" >&2
 uv run --frozen mypy
+echo "== frontend" >&2
+bash scripts/build_frontend.sh
 echo "== pytest" >&2
 uv run --frozen pytest "$@"

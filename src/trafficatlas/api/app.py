@@ -136,6 +136,9 @@ def create_app(
         metrics,
     ):
         app.include_router(module.router)
+    from trafficatlas.web import mount_web
+
+    mount_web(app)  # last: it answers every path nothing else matched (the dashboard's routes)
     return app
 
 
