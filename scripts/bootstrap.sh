@@ -13,7 +13,7 @@ fi
 
 # Debian packages for real exporters, conntrack and namespaces (root only; tests skip with a
 # clear reason where these cannot be installed).
-DEB_PACKAGES=(iproute2 iptables nftables conntrack ethtool tcpdump softflowd pmacct nfdump wireguard-tools wireguard-go)
+DEB_PACKAGES=(iproute2 iptables nftables conntrack ethtool tcpdump softflowd pmacct nfdump wireguard-tools wireguard-go chromium fonts-noto-color-emoji fonts-dejavu-core)
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ "${TRAFFICATLAS_SKIP_APT:-}" != "1" ]; then
     missing=()
     for p in "${DEB_PACKAGES[@]}"; do

@@ -152,6 +152,16 @@ describe('flow lines', () => {
     expect(lineData({ ...d, home: null }, 5)).toEqual([])
   })
 
+  it('falls back to home → country centroids when no flow has a city location', () => {
+    const d = { ...data, lines: [] }
+    const l = lineData(d, 3, settings.centroids)
+    expect(l.length).toBeGreaterThan(0)
+    expect(l[0]?.coords[0]).toEqual([8.5, 47.4])
+    expect(l[0]?.name).toMatch(/^this site → [A-Z]{2}$/)
+    expect(lineData({ ...d, home: null }, 3, settings.centroids)).toEqual([])
+    expect(lineData(d, 3)).toEqual([]) // no centroids known yet
+  })
+
   it('names the line peer → destination', () => {
     expect(lineData(data, 1)[0]?.name).toBe('peer wg-29 → c29, US')
   })

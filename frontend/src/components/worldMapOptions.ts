@@ -162,9 +162,14 @@ interface LineDatum {
   lineStyle: { width: number; opacity: number }
 }
 
-/** The ``top`` largest flows as lines, starting at the peer's location or else at home. */
-export function lineData(data: WorldMapData, top: number): LineDatum[] {
-  const drawable = data.lines
+/**
+ * The ``top`` largest flows as lines, starting at the peer's location or else at home. With no
+ * city-located flows at all (country-level databases, such as the bundled ones), lines go from
+ * home to the centroids of the largest countries instead, so the map still shows where traffic goes.
+ */
+export function lineData(data: WorldMapData, top: number, centroids: Record<string, [number, number]> = {}): LineDatum[] {
+  const lines = data.lines.length ? data.lines : countryLines(data, centroids)
+  const drawable = lines
     .map((l) => {
       const fromLat = l.from_latitude ?? data.home?.latitude
       const fromLon = l.from_longitude ?? data.home?.longitude
@@ -186,6 +191,29 @@ export function lineData(data: WorldMapData, top: number): LineDatum[] {
       lineStyle: { width: 1 + 3 * rel, opacity: 0.35 + 0.5 * rel },
     }
   })
+}
+
+/** Lines from home to each country with traffic, at its centroid (no peer: "this site"). */
+function countryLines(data: WorldMapData, centroids: Record<string, [number, number]>): MapLine[] {
+  if (!data.home) return []
+  const out: MapLine[] = []
+  for (const c of data.countries) {
+    const at = centroids[c.code]
+    if (!c.code || c.total_bytes <= 0 || !at) continue
+    out.push({
+      peer: '',
+      peer_name: null,
+      country: c.code,
+      city: '',
+      from_latitude: data.home.latitude,
+      from_longitude: data.home.longitude,
+      to_latitude: at[1],
+      to_longitude: at[0],
+      total_bytes: c.total_bytes,
+      intensity: 0,
+    })
+  }
+  return out
 }
 
 type TooltipParams = { seriesId?: string; name?: string; data?: unknown }
@@ -231,7 +259,7 @@ export function buildMapOption(data: WorldMapData, s: MapOptionSettings): MapOpt
       type: 'lines',
       coordinateSystem: 'geo',
       geoIndex: 0,
-      data: lineData(data, s.topLines),
+      data: lineData(data, s.topLines, s.centroids),
       lineStyle: { color: p.line, curveness: 0.25 },
       effect: {
         show: s.animate,

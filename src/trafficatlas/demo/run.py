@@ -33,8 +33,13 @@ DEMO_CLASSIFY = {
 }
 
 
-def spec_to_batch(spec: FlowSpec, exporter: int = 1) -> FlowBatch:
-    """The FlowBatch a collector would decode from ``spec`` (for prefilling history)."""
+def spec_to_batch(spec: FlowSpec, exporter: int = 1, weight: int = 1) -> FlowBatch:
+    """The FlowBatch a collector would decode from ``spec`` (for prefilling history).
+
+    Each record carries the bytes and packets of ``weight`` flows (a flow count of 1 is kept, so
+    the pipeline's and the store's flow counts agree).
+    """
+    w = np.uint64(weight)
     return FlowBatch.from_columns(
         len(spec),
         ts=spec.end_ms / 1000.0,
@@ -50,41 +55,47 @@ def spec_to_batch(spec: FlowSpec, exporter: int = 1) -> FlowBatch:
         dst_lo=spec.dst_lo,
         sport=spec.sport,
         dport=spec.dport,
-        bytes=spec.bytes,
-        packets=spec.packets,
+        bytes=spec.bytes * w,
+        packets=spec.packets * w,
     )
 
 
-def make_model(seed: int = 7, flows_per_s: float = 40.0) -> TrafficModel:
+def make_model(seed: int = 7, flows_per_s: float = 40.0, peers: int = 12) -> TrafficModel:
     """The demo's traffic model over the bundled ASN table's real networks."""
     from trafficatlas.enrich.bundled import load_bundled
 
     pool = DestinationPool.from_asn_table(load_bundled().asn, np.random.default_rng(seed))
-    return TrafficModel(pool, peers=12, flows_per_s=flows_per_s, seed=seed)
+    return TrafficModel(pool, peers=peers, flows_per_s=flows_per_s, seed=seed)
 
 
 def prefill_history(
     runtime: Runtime,
     days: float,
     step_s: int = 3600,
-    rate_scale: float = 0.05,
+    weight: int = 20,
     progress: Callable[[int, int], None] | None = None,
     now: float | None = None,
+    flows_per_s: float = 40.0,
+    peers: int = 12,
 ) -> int:
-    """Push ``days`` of synthetic flows through the pipeline into the store; returns flows."""
+    """Push ``days`` of synthetic flows up to ``now`` through the pipeline; returns records.
+
+    History matches the live traffic's byte rate (``flows_per_s``) with 1/``weight`` of the
+    records, each carrying ``weight`` flows' bytes, so a few days prefill in seconds and the
+    charts have no step where history meets live data.
+    """
     pipeline = runtime.pipeline
     assert pipeline is not None
-    model = make_model(seed=11, flows_per_s=40.0 * rate_scale)
+    model = make_model(seed=11, flows_per_s=flows_per_s / weight, peers=peers)
     end = now if now is not None else time.time()
-    end -= end % step_s
     start = end - days * 86400
-    steps = int((end - start) // step_s)
+    steps = max(0, int(np.ceil((end - start) / step_s)))
     total = 0
     for i in range(steps):
         t0 = start + i * step_s
-        spec = model.flows(t0, t0 + step_s)
+        spec = model.flows(t0, min(t0 + step_s, end))  # the last step is partial: up to now
         if len(spec):
-            batch = spec_to_batch(spec)
+            batch = spec_to_batch(spec, weight=weight)
             pipeline.process(SourceBatch("flowexport", batch, exporters={1: "history"}), live=False)
             total += len(batch)
         if i % 24 == 23 or i == steps - 1:
