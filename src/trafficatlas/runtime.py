@@ -25,6 +25,7 @@ from trafficatlas.settings import Settings
 from trafficatlas.sources.base import Source
 
 if TYPE_CHECKING:
+    from trafficatlas.sources.peers import PeerRegistry
     from trafficatlas.store import Store
 
 log = get_logger("runtime")
@@ -42,6 +43,7 @@ class Runtime:
         self.pipeline: Pipeline | None = None
         self.live = LiveView()
         self.sources: list[Source] = []
+        self.peer_registry: PeerRegistry | None = None
         self._reload_stop = threading.Event()
         self._reload_thread: threading.Thread | None = None
         self._store_lock = threading.Lock()
@@ -70,7 +72,7 @@ class Runtime:
             Aggregator(s.aggregate),
             sinks=[self._write],
             settings=s.pipeline,
-            peer_name=lambda i: f"peer-{i}",
+            peer_name=self.peer_id,
             maintenance=self._maintain,
             live=[self.live.add],
         )
@@ -111,9 +113,32 @@ class Runtime:
             self.store = None
         log.info("stopped")
 
+    def peer_id(self, owner: int) -> str:
+        """The stable id stored for a classifier owner: a WireGuard peer's public key, else
+        ``peer-<n>``. Names are attributes in the metadata store, so a rename never splits
+        history."""
+        if self.peer_registry is not None:
+            key = self.peer_registry.key_for(owner)
+            if key is not None:
+                return key
+        return f"peer-{owner}"
+
     def _build_sources(self) -> list[Source]:
         s = self.settings
         out: list[Source] = []
+        if s.wireguard.enabled:
+            from trafficatlas.sources.peers import PeerRegistry
+            from trafficatlas.sources.wireguard import WireGuardSource
+
+            path = s.wireguard.registry_path or s.data_dir / "wireguard-peers.json"
+            self.peer_registry = PeerRegistry(path, s.wireguard.peers)
+            assert self.pipeline is not None
+            out.append(
+                WireGuardSource(
+                    s.wireguard, registry=self.peer_registry, classifier=self.pipeline.classifier
+                )
+            )
+            self._name_peers()
         if s.collector.enabled:
             from trafficatlas.sources.collector import FlowCollector
 
@@ -123,6 +148,15 @@ class Runtime:
 
             out.append(ConntrackAdapter(s.conntrack))
         return out
+
+    def _name_peers(self) -> None:
+        """Configured WireGuard peer names and privacy into the metadata store (by public key)."""
+        store = self.store
+        metadata = getattr(store, "metadata", None)
+        if metadata is None:
+            return
+        for peer in self.settings.wireguard.peers:
+            metadata.set_peer(peer.public_key, name=peer.name or None, private=peer.private)
 
     # -- store access ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from trafficatlas.errors import ConfigError
 from trafficatlas.section import Section
 from trafficatlas.sources.collector import CollectorSettings
 from trafficatlas.sources.conntrack_source import ConntrackSettings
+from trafficatlas.sources.wireguard import WireGuardSettings
 from trafficatlas.store.settings import StoreSettings
 
 ENV_PREFIX = "TRAFFICATLAS_"
@@ -147,6 +148,7 @@ class Settings(BaseSettings):
     classify: ClassifySettings = Field(default_factory=ClassifySettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     conntrack: ConntrackSettings = Field(default_factory=ConntrackSettings)
+    wireguard: WireGuardSettings = Field(default_factory=WireGuardSettings)
     aggregate: AggregatorSettings = Field(default_factory=AggregatorSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

@@ -90,9 +90,22 @@ def connection_keys(t: ConntrackTable) -> tuple[U64, U64]:
     return h, words
 
 
-def _counters(t: ConntrackTable) -> U64:
-    cur = np.stack([t.orig_packets, t.orig_bytes, t.reply_packets, t.reply_bytes], axis=1)
-    return np.where(t.has_counters[:, None], cur, np.uint64(0))
+def _counters(t: ConntrackTable, rows: IDX | None = None) -> U64:
+    cols = [t.orig_packets, t.orig_bytes, t.reply_packets, t.reply_bytes]
+    has = t.has_counters
+    if rows is not None:
+        cols, has = [c[rows] for c in cols], has[rows]
+    cur = np.stack(cols, axis=1)
+    return np.where(has[:, None], cur, np.uint64(0))
+
+
+def _hash_order(h: U64) -> IDX:
+    """Indices sorting ``h``; equal hashes keep their input order."""
+    order = np.argsort(h)  # much faster than a stable sort; only duplicates need stability
+    hs = h[order]
+    if (hs[1:] == hs[:-1]).any():
+        order = np.argsort(h, kind="stable")
+    return order
 
 
 @dataclass(slots=True)
@@ -122,8 +135,10 @@ class _State:
     def take(self, index: npt.NDArray[Any]) -> _State:
         return _State(
             self.hash[index],
-            self.key[index],
-            self.counters[index],
+            np.take(self.key, index, axis=0) if index.dtype != np.bool_ else self.key[index],
+            np.take(self.counters, index, axis=0)
+            if index.dtype != np.bool_
+            else self.counters[index],
             self.ct_id[index],
             self.has_id[index],
             self.missed[index],
@@ -133,6 +148,8 @@ class _State:
     @classmethod
     def merge(cls, a: _State, b: _State) -> _State:
         """Both states' entries, sorted by hash (their hashes are disjoint)."""
+        if not len(b.hash) and bool((a.hash[1:] >= a.hash[:-1]).all()):
+            return a  # nothing carried over and already sorted: no re-sort of the whole state
         merged = cls(
             np.concatenate([a.hash, b.hash]),
             np.concatenate([a.key, b.key]),
@@ -142,7 +159,7 @@ class _State:
             np.concatenate([a.missed, b.missed]),
             np.concatenate([a.seen_wall, b.seen_wall]),
         )
-        return merged.take(np.argsort(merged.hash, kind="stable"))
+        return merged.take(np.argsort(merged.hash))  # disjoint hashes: no need for stability
 
     def lookup(self, h: U64, key: U64) -> _Match:
         """Where each hash sits in the state, and that entry's values (zeros when absent)."""
@@ -160,12 +177,12 @@ class _State:
             )
         pos = np.minimum(np.searchsorted(self.hash, h), len(self.hash) - 1)
         found = self.hash[pos] == h
-        same = found & (self.key[pos] == key).all(axis=1)
+        same = found & (np.take(self.key, pos, axis=0) == key).all(axis=1)
         return _Match(
             pos,
             found,
             same,
-            np.where(found[:, None], self.counters[pos], np.uint64(0)),
+            np.where(found[:, None], np.take(self.counters, pos, axis=0), np.uint64(0)),
             self.ct_id[pos],
             found & self.has_id[pos],
             self.seen_wall[pos],
@@ -182,12 +199,12 @@ class _Match:
     has_id: B
     seen_wall: F64
 
-    def changed(self, t: ConntrackTable, cur: U64, rows: B) -> B:
+    def changed(self, ct_id: U32, has_id: B, cur: U64, rows: B) -> B:
         """Rows whose entry is a different connection: another tuple, lower counters, new id."""
         changed: B = rows & (
             ~self.same_key
             | (cur < self.counters).any(axis=1)
-            | (t.has_id & self.has_id & (t.ct_id != self.ct_id))
+            | (has_id & self.has_id & (ct_id != self.ct_id))
         )
         return changed
 
@@ -264,7 +281,7 @@ class ConntrackAccounting:
         m = self._state.lookup(h, key)
         matched = first & m.found
         cur = _counters(ev)
-        reset = m.changed(ev, cur, matched)
+        reset = m.changed(ev.ct_id, ev.has_id, cur, matched)
         prev = np.where((matched & ~reset)[:, None], m.counters, np.uint64(0))
         fresh = ~matched | reset
         ts = np.where(np.isnan(ev.ts), now_wall - (now_mono - arrived), ev.ts)
@@ -277,7 +294,8 @@ class ConntrackAccounting:
             keep = np.ones(len(self._state.hash), dtype=bool)
             keep[m.pos[matched]] = False
             self._state = self._state.take(keep)
-        return self._emit(ev, prev, cur, fresh & ~ev.has_counters, ts, ts_start), tombstones
+        flows = self._emit(ev, None, prev, cur, fresh & ~ev.has_counters, ts, ts_start)
+        return flows, tombstones
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -287,7 +305,7 @@ class ConntrackAccounting:
         t = snapshot.take(np.flatnonzero(snapshot.event == EVENT_NONE))
         self.metrics.entries = len(t)
         h, key = connection_keys(t)
-        order = np.argsort(h, kind="stable")
+        order = _hash_order(h)
         hs = h[order]
         last = np.ones(len(hs), dtype=bool)
         last[:-1] = hs[:-1] != hs[1:]  # a doubly listed entry: keep its later line
@@ -297,25 +315,26 @@ class ConntrackAccounting:
             stale = np.isin(h[keep], tombstones)
             self.metrics.stale_ignored += int(stale.sum())
             keep = keep[~stale]
-        t, h, key = t.take(keep), h[keep], key[keep]
+        # rows in hash order; only what every row needs is gathered (_emit takes its few rows)
+        h, key = h[keep], np.take(key, keep, axis=0)
+        ct_id, has_id, has_counters = t.ct_id[keep], t.has_id[keep], t.has_counters[keep]
 
         state = self._state
         m = state.lookup(h, key)
         found = m.found
-        cur = _counters(t)
+        cur = _counters(t, keep)
         prev = m.counters
-        reset = m.changed(t, cur, found)
+        reset = m.changed(ct_id, has_id, cur, found)
         new = ~found
         self.metrics.resets += int(reset.sum())
         last_wall = self._last_poll_wall if self._last_poll_wall is not None else now_wall
         if self._baselined:
             prev = np.where((reset | new)[:, None], np.uint64(0), prev)
             ts_start = np.where(found & ~reset, m.seen_wall, last_wall)
-            out = self._emit(
-                t, prev, cur, (new | reset) & ~t.has_counters, np.full(len(t), now_wall), ts_start
-            )
+            count_flow = (new | reset) & ~has_counters
+            out = self._emit(t, keep, prev, cur, count_flow, np.full(len(keep), now_wall), ts_start)
         else:
-            self.metrics.baseline += len(t)
+            self.metrics.baseline += len(keep)
             out = ConntrackFlows.empty()
 
         # carry unlisted entries for grace_polls polls (a late DESTROY still finds them)
@@ -326,9 +345,8 @@ class ConntrackAccounting:
         gone = carry.missed > self.grace_polls
         self.metrics.vanished += int(gone.sum())
         carry = carry.take(~gone)
-        fresh = _State(
-            h, key, cur, t.ct_id, t.has_id, np.zeros(len(t), np.uint8), np.full(len(t), now_wall)
-        )
+        n = len(keep)
+        fresh = _State(h, key, cur, ct_id, has_id, np.zeros(n, np.uint8), np.full(n, now_wall))
         self._state = _State.merge(fresh, carry)
         self.metrics.tracked = len(self._state.hash)
         self._baselined = True
@@ -338,9 +356,19 @@ class ConntrackAccounting:
     # -- output ------------------------------------------------------------------------------
 
     def _emit(
-        self, t: ConntrackTable, prev: U64, cur: U64, count_flow: B, ts: F64, ts_start: F64
+        self,
+        t: ConntrackTable,
+        rows: IDX | None,
+        prev: U64,
+        cur: U64,
+        count_flow: B,
+        ts: F64,
+        ts_start: F64,
     ) -> ConntrackFlows:
-        """Rows for the non-zero deltas; a direction's first packets make it a new flow."""
+        """Rows for the non-zero deltas; a direction's first packets make it a new flow.
+
+        Delta i belongs to table row ``rows[i]`` (row i when ``rows`` is None).
+        """
         delta = cur - prev
         flow_o = ((cur[:, 0] > 0) & (prev[:, 0] == 0)) | count_flow
         flow_r = (cur[:, 2] > 0) & (prev[:, 2] == 0)
@@ -351,16 +379,21 @@ class ConntrackAccounting:
         self.metrics.flows_emitted += n
         if not n:
             return ConntrackFlows.empty()
+        to, tr = (io, ir) if rows is None else (rows[io], rows[ir])  # their table rows
         icmp = np.isin(t.proto, ICMP_PROTOCOLS)
 
         def both(o: npt.NDArray[Any], r: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            """Table columns for the original and reply rows."""
+            return np.concatenate([o[to], r[tr]])
+
+        def deltas(o: npt.NDArray[Any], r: npt.NDArray[Any]) -> npt.NDArray[Any]:
             return np.concatenate([o[io], r[ir]])
 
         zero16 = np.zeros(len(t), dtype=np.uint16)
         flows = FlowBatch.from_columns(
             n,
-            ts=both(ts, ts),
-            ts_start=both(ts_start, ts_start),
+            ts=deltas(ts, ts),
+            ts_start=deltas(ts_start, ts_start),
             exporter=self.exporter,
             ip_version=both(t.family, t.family),
             proto=both(t.proto, t.proto),
@@ -371,9 +404,9 @@ class ConntrackAccounting:
             # ICMP keeps type/code in dport; its echo id is not a port
             sport=both(np.where(icmp, zero16, t.orig_sport), np.where(icmp, zero16, t.reply_sport)),
             dport=both(t.orig_dport, t.reply_dport),
-            bytes=both(delta[:, 1], delta[:, 3]),
-            packets=both(delta[:, 0], delta[:, 2]),
-            flows=both(flow_o, flow_r).astype(np.uint32),
+            bytes=deltas(delta[:, 1], delta[:, 3]),
+            packets=deltas(delta[:, 0], delta[:, 2]),
+            flows=deltas(flow_o, flow_r).astype(np.uint32),
         )
         nat = NatAddresses(
             xsrc_hi=both(t.reply_dst_hi, t.orig_dst_hi),

@@ -149,11 +149,21 @@ def _pipelined_parse(open_stream: StreamOpener, netns: str | None) -> ConntrackT
             if netns is not None:
                 _enter_netns(netns)
             with open_stream() as stream:
+                # /proc/net/nf_conntrack returns one page per read(2): hand the parser whole
+                # megabytes, not thousands of pages (each hand-over costs a thread wake-up)
+                pending: list[bytes] = []
+                size = 0
                 while True:
                     data = stream.read(_CHUNK)
                     if not data:
                         break
-                    chunks.put(data)
+                    pending.append(data)
+                    size += len(data)
+                    if size >= _PARSE_AT_LEAST:
+                        chunks.put(b"".join(pending))
+                        pending, size = [], 0
+                if pending:
+                    chunks.put(b"".join(pending))
             chunks.put(None)
         except BaseException as exc:
             chunks.put(exc)
