@@ -180,3 +180,25 @@ def test_failed_flush_is_retried_with_the_same_id(
     assert len(seen) == 2
     assert seen[0] == seen[1]  # same id, same rows: the store can ignore a duplicate
     assert p.metrics.flushes == 1
+
+
+def test_live_view_sums_recent_seconds_and_forgets_old_ones(
+    pipeline: tuple[Pipeline, list[AggregateRows]],
+) -> None:
+    from trafficatlas.aggregate.live import LiveView
+
+    p, _ = pipeline
+    view = LiveView(window_s=60)
+    p.live = [lambda eb: view.add(eb, now=1000.0)]
+    p.process(SourceBatch("x", flows([(1.0, "10.8.0.2", "192.0.2.1", 6, 100, 1)] * 3)))
+    p.live = [lambda eb: view.add(eb, now=1030.0)]
+    p.process(SourceBatch("x", flows([(1.0, "10.8.0.2", "198.51.100.9", 6, 7, 1)])))
+    assert view.by_country(60, now=1030.0) == [("DE", 300, 3, 3), ("US", 7, 1, 1)]
+    berlin = next(r for r in view.rows(60, now=1030.0) if r.country == "DE")
+    assert (berlin.peer, berlin.city, berlin.asn) == (7, "Berlin", 64496)
+    assert berlin.latitude == pytest.approx(52.52, abs=1e-4)
+    assert view.by_country(20, now=1030.0) == [("US", 7, 1, 1)]  # only the last 20 s
+    view.add(
+        p.enrich(SourceBatch("x", flows([(1.0, "10.8.0.2", "192.0.2.1", 6, 1, 1)]))), now=1100.0
+    )
+    assert view.by_country(60, now=1100.0) == [("DE", 1, 1, 1)]  # older seconds expired

@@ -1,4 +1,6 @@
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trafficatlas.aggregate.aggregator import (
     Aggregator,
@@ -77,3 +79,20 @@ def test_merge_sums_duplicate_keys() -> None:
     m = merge(a)
     assert len(m) == 1
     assert m.totals() == {"bytes": 3, "packets": 2, "flows": 2}
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["", "US", "CH", "b", "a", "é"])), max_size=60)
+)
+@settings(max_examples=200, deadline=None)
+def test_text_factorize_matches_sorting_the_text(values: list[str | None]) -> None:
+    from trafficatlas.aggregate.groupby import factorize
+
+    col = np.array(values, dtype=object)
+    codes, uniq = factorize(col)
+    text = ["" if v is None else v for v in values]
+    want_uniq, want_codes = (
+        np.unique(np.array(text, dtype=str), return_inverse=True) if values else ([], [])
+    )
+    assert list(uniq) == list(want_uniq)
+    assert list(codes) == list(np.asarray(want_codes).ravel())

@@ -11,6 +11,9 @@ import numpy.typing as npt
 def factorize(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """Integer codes and the distinct values (codes index into them)."""
     if values.dtype == object:
+        fast = _factorize_text(values)
+        if fast is not None:
+            return fast
         # None sorts badly among str: map it to "" (the "unknown" convention of AggregateRows)
         missing = values == None  # noqa: E711 - elementwise test on an object array
         if missing.any():
@@ -26,6 +29,41 @@ def factorize(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], npt.NDAr
             return codes, np.arange(lo, lo + span).astype(values.dtype)
     uniq, inv = np.unique(values, return_inverse=True)
     return inv.astype(np.int64).ravel(), uniq
+
+
+def _factorize_text(
+    values: npt.NDArray[Any],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]] | None:
+    """Object columns of str/None: the same result as sorting the text, found by hashing.
+
+    Text columns of aggregate rows hold few distinct values (countries, exporters, labels), so
+    one dict lookup per row beats converting every row to a fixed-width string and sorting
+    (about 6x on 300k rows). None for other contents (the caller sorts them as text).
+    """
+    first = values[0] if len(values) else None
+    if type(first) is str and _constant(values, first):
+        # one value, the usual case of the source, exporter, peer and city columns: an
+        # identity-first comparison costs a fraction of hashing every row
+        return np.zeros(len(values), dtype=np.int64), np.array([first], dtype=object)
+    objs = values.tolist()
+    try:
+        distinct = list(dict.fromkeys(objs))
+    except TypeError:  # unhashable objects
+        return None
+    if not all(v is None or type(v) is str for v in distinct):
+        return None
+    index = {v: i for i, v in enumerate(distinct)}
+    codes = np.fromiter(map(index.__getitem__, objs), dtype=np.int64, count=len(objs))
+    text = np.array(["" if v is None else v for v in distinct], dtype=str)
+    uniq, remap = np.unique(text, return_inverse=True)  # sorted order, None merged with ""
+    return remap.astype(np.int64).ravel()[codes], uniq.astype(object)
+
+
+def _constant(values: npt.NDArray[Any], first: str) -> bool:
+    try:
+        return bool((values[:64] == first).all()) and bool((values == first).all())
+    except (TypeError, ValueError):  # elements that do not compare to a str
+        return False
 
 
 def group_sum(

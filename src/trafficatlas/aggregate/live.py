@@ -1,8 +1,10 @@
 """The live view: the last few minutes of traffic in memory, per second, for maps and feeds.
 
-Each second holds rows grouped by (peer, direction, country, asn, city) with bytes, packets and
-flows, plus the coordinates of every city seen; windows sum the seconds they cover. Memory is
-bounded by ``window_s`` seconds of grouped rows.
+Each second holds NumPy columns grouped by (peer, direction, country, asn, location record) with
+bytes, packets and flows; windows sum the seconds they cover. Nothing per group is a Python
+object while it is kept (that would load the garbage collector on the ingest path): city names
+and coordinates are resolved only when a window is read. Memory is bounded by ``window_s``
+seconds of grouped rows.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from trafficatlas.aggregate.groupby import group_sum
 from trafficatlas.enrich.countries import decode_country
@@ -33,12 +36,23 @@ class LiveRow:
     flows: int
 
 
+@dataclass(slots=True)
+class _Second:
+    second: int
+    layers: Any  # the GeoIP layers the location keys refer to
+    cols: dict[str, npt.NDArray[Any]]
+
+
+KEYS = ("peer", "direction", "country", "asn", "city")
+VALUES = ("bytes", "packets", "flows")
+
+
 class LiveView:
     """Per-second grouped traffic for the last ``window_s`` seconds (thread-safe)."""
 
     def __init__(self, window_s: int = 300) -> None:
         self.window_s = window_s
-        self._seconds: deque[tuple[int, list[LiveRow]]] = deque()
+        self._seconds: deque[_Second] = deque()
         self._lock = threading.Lock()
 
     def add(self, eb: Any, now: float | None = None) -> None:
@@ -61,50 +75,50 @@ class LiveView:
         }
         vals = {"bytes": f.bytes, "packets": f.packets, "flows": f.flows.astype(np.uint64)}
         g, v = group_sum(keys, vals)
-        rows: list[LiveRow] = []
-        layers = geo.layers
-        for i in range(len(g["peer"])):
-            ck = int(g["city"][i])
-            city = ""
-            lat = lon = None
-            if ck >= 0:
-                cols = layers.location[ck >> 32].table.records.columns
-                rec = ck & 0xFFFF_FFFF
-                city = str(cols["city"][rec] or "") if "city" in cols else ""
-                if "latitude" in cols and not np.isnan(cols["latitude"][rec]):
-                    lat = float(cols["latitude"][rec])
-                    lon = float(cols["longitude"][rec])
-            rows.append(
-                LiveRow(
-                    peer=int(g["peer"][i]),
-                    direction=int(g["direction"][i]),
-                    country=decode_country(int(g["country"][i])) or "",
-                    asn=int(g["asn"][i]),
-                    city=city,
-                    latitude=lat,
-                    longitude=lon,
-                    bytes=int(v["bytes"][i]),
-                    packets=int(v["packets"][i]),
-                    flows=int(v["flows"][i]),
-                )
-            )
+        cols = {**g, **v}
         second = int(now if now is not None else time.time())
         with self._lock:
-            if self._seconds and self._seconds[-1][0] == second:
-                self._seconds[-1][1].extend(rows)
+            last = self._seconds[-1] if self._seconds else None
+            if last is not None and last.second == second and last.layers is geo.layers:
+                last.cols = {k: np.concatenate([last.cols[k], cols[k]]) for k in cols}
             else:
-                self._seconds.append((second, rows))
-            self._expire(second)
+                self._seconds.append(_Second(second, geo.layers, cols))
+            while self._seconds and self._seconds[0].second <= second - self.window_s:
+                self._seconds.popleft()
 
-    def _expire(self, now: int) -> None:
-        while self._seconds and self._seconds[0][0] <= now - self.window_s:
-            self._seconds.popleft()
-
-    def rows(self, window_s: int | None = None, now: float | None = None) -> list[LiveRow]:
-        """Every row of the last ``window_s`` seconds (default: the whole window)."""
+    def _window(self, window_s: int | None, now: float | None) -> list[_Second]:
         cutoff = int(now if now is not None else time.time()) - (window_s or self.window_s)
         with self._lock:
-            return [r for second, rows in self._seconds if second > cutoff for r in rows]
+            return [s for s in self._seconds if s.second > cutoff]
+
+    def rows(self, window_s: int | None = None, now: float | None = None) -> list[LiveRow]:
+        """The last ``window_s`` seconds (default: the whole window), summed per group."""
+        out: list[LiveRow] = []
+        # seconds that share a layers snapshot are summed together (the usual case: all of them)
+        groups: dict[int, tuple[Any, list[dict[str, npt.NDArray[Any]]]]] = {}
+        for s in self._window(window_s, now):
+            groups.setdefault(id(s.layers), (s.layers, []))[1].append(s.cols)
+        for layers, parts in groups.values():
+            keys = {k: np.concatenate([p[k] for p in parts]) for k in KEYS}
+            vals = {k: np.concatenate([p[k] for p in parts]) for k in VALUES}
+            g, v = group_sum(keys, vals)
+            for i in range(len(g["peer"])):
+                city, lat, lon = _location(layers, int(g["city"][i]))
+                out.append(
+                    LiveRow(
+                        peer=int(g["peer"][i]),
+                        direction=int(g["direction"][i]),
+                        country=decode_country(int(g["country"][i])) or "",
+                        asn=int(g["asn"][i]),
+                        city=city,
+                        latitude=lat,
+                        longitude=lon,
+                        bytes=int(v["bytes"][i]),
+                        packets=int(v["packets"][i]),
+                        flows=int(v["flows"][i]),
+                    )
+                )
+        return out
 
     def by_country(
         self, window_s: int | None = None, now: float | None = None
@@ -116,4 +130,15 @@ class LiveView:
             a[0] += r.bytes
             a[1] += r.packets
             a[2] += r.flows
-        return sorted(((k, *v) for k, v in acc.items()), key=lambda t: -t[1])  # type: ignore[misc]
+        return sorted(((k, a[0], a[1], a[2]) for k, a in acc.items()), key=lambda t: -t[1])
+
+
+def _location(layers: Any, key: int) -> tuple[str, float | None, float | None]:
+    if key < 0:
+        return "", None, None
+    cols = layers.location[key >> 32].table.records.columns
+    rec = key & 0xFFFF_FFFF
+    city = str(cols["city"][rec] or "") if "city" in cols else ""
+    if "latitude" in cols and not np.isnan(cols["latitude"][rec]):
+        return city, float(cols["latitude"][rec]), float(cols["longitude"][rec])
+    return city, None, None
