@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from trafficatlas.aggregate.rows import AggregateRows
+from trafficatlas.aggregate.rows import KEY_COLUMNS, VALUE_COLUMNS, AggregateRows
 from trafficatlas.enrich.countries import COUNTRY_NAMES
 from trafficatlas.logging import configure_logging
 from trafficatlas.query import Filters, timeseries, top
@@ -48,23 +48,7 @@ from trafficatlas.store.protocol import Coverage
 DAY = 86_400
 N_PEERS, N_COUNTRIES, N_ASNS = 50, 150, 2000
 TABLES = ("traffic_1m", "traffic_1h", "traffic_1d")
-COLUMNS = [
-    "ts",
-    "source",
-    "exporter",
-    "interface",
-    "peer",
-    "direction",
-    "ip_version",
-    "proto",
-    "country",
-    "label",
-    "city",
-    "asn",
-    "bytes",
-    "packets",
-    "flows",
-]
+COLUMNS = [*KEY_COLUMNS, *VALUE_COLUMNS]
 
 
 def zipf_weights(n: int, s: float) -> np.ndarray:

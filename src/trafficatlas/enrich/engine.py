@@ -9,6 +9,7 @@ addresses (private, documentation, ...) are labelled and never looked up.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,46 @@ class GeoIP:
         return rows
 
 
+def _layered(
+    dbs: list[LoadedDatabase],
+    fam: int,
+    rows: npt.NDArray[np.intp],
+    qhi: npt.NDArray[np.uint64],
+    qlo: npt.NDArray[np.uint64],
+    key: str,
+) -> Iterator[tuple[int, LoadedDatabase, Any, npt.NDArray[np.intp], npt.NDArray[np.int32], Any]]:
+    """For each layer in order, the rows it answers first: (index, db, sel, dst, values, keys).
+
+    A row is answered when the layer has a record whose ``key`` column (country code or AS
+    number) is set; ``sel`` indexes the sorted queries, ``dst`` the output rows.
+    """
+    todo: npt.NDArray[np.intp] | None = None  # None: every row (skips a gather per column)
+    for i, db in enumerate(dbs):
+        if todo is not None and not len(todo):
+            return
+        h, lo_ = (qhi, qlo) if todo is None else (qhi[todo], qlo[todo])
+        vals = db.table.values(fam, h, lo_)
+        hit = vals >= 0
+        col = db.table.records.columns.get(key)
+        keys = None
+        if col is not None:
+            if not len(col):
+                continue
+            keys = col[np.maximum(vals, 0)]
+            hit &= keys != 0
+        all_hit = bool(hit.all())
+        if not all_hit and not hit.any():
+            continue
+        if all_hit:
+            sel: Any = slice(None) if todo is None else todo
+            dst = rows if todo is None else rows[todo]
+            yield i, db, sel, dst, vals, keys
+            return
+        sel = np.flatnonzero(hit) if todo is None else todo[hit]
+        yield i, db, sel, rows[sel], vals[hit], None if keys is None else keys[hit]
+        todo = np.flatnonzero(~hit) if todo is None else todo[~hit]
+
+
 def _fill_location(
     out: GeoColumns,
     dbs: list[LoadedDatabase],
@@ -256,42 +297,17 @@ def _fill_location(
     with_network: bool,
 ) -> None:
     # the first layer with a country for the row wins, and gives every location column
-    todo: npt.NDArray[np.intp] | None = None  # None: every row (skips a gather per column)
-    for i, db in enumerate(dbs):
-        if todo is not None and not len(todo):
-            return
-        h, lo_ = (qhi, qlo) if todo is None else (qhi[todo], qlo[todo])
-        vals = db.table.values(fam, h, lo_)
-        rec = db.table.records
-        hit = vals >= 0
-        country = rec.columns.get("country")
-        code = None
-        if country is not None and len(country):
-            code = country[np.maximum(vals, 0)]
-            hit &= code != 0
-        all_hit = bool(hit.all())
-        if not all_hit and not hit.any():
-            continue
-        sel = (
-            (np.arange(len(rows)) if todo is None else todo)
-            if all_hit
-            else (np.flatnonzero(hit) if todo is None else todo[hit])
-        )
-        dst = rows if (all_hit and todo is None) else rows[sel]
-        v = vals if all_hit else vals[hit]
+    for i, db, sel, dst, v, code in _layered(dbs, fam, rows, qhi, qlo, "country"):
         if code is not None:
-            out.country[dst] = code if all_hit else code[hit]
+            out.country[dst] = code
         for name in ("latitude", "longitude"):
-            col = rec.columns.get(name)
+            col = db.table.records.columns.get(name)
             if col is not None:
                 getattr(out, name)[dst] = col[v]
         out.loc_db[dst] = i
         out.loc_rec[dst] = v
         if with_network:
             _network(out, db.table, fam, dst, qhi[sel], qlo[sel])
-        if all_hit:
-            return
-        todo = np.flatnonzero(~hit) if todo is None else todo[~hit]
 
 
 def _fill_asn(
@@ -303,37 +319,15 @@ def _fill_asn(
     qlo: npt.NDArray[np.uint64],
     with_network: bool,
 ) -> None:
-    todo: npt.NDArray[np.intp] | None = None
-    for i, db in enumerate(dbs):
-        if todo is not None and not len(todo):
-            return
-        h, lo_ = (qhi, qlo) if todo is None else (qhi[todo], qlo[todo])
-        vals = db.table.values(fam, h, lo_)
-        asn_col = db.table.records.columns["asn"]
-        if not len(asn_col):
-            continue
-        asn = asn_col[np.maximum(vals, 0)]
-        hit = (vals >= 0) & (asn != 0)
-        all_hit = bool(hit.all())
-        if not all_hit and not hit.any():
-            continue
-        sel = (
-            (np.arange(len(rows)) if todo is None else todo)
-            if all_hit
-            else (np.flatnonzero(hit) if todo is None else todo[hit])
-        )
-        dst = rows if (all_hit and todo is None) else rows[sel]
-        out.asn[dst] = asn if all_hit else asn[hit]
+    for i, db, sel, dst, v, asn in _layered(dbs, fam, rows, qhi, qlo, "asn"):
+        out.asn[dst] = asn
         out.asn_db[dst] = i
-        out.asn_rec[dst] = vals if all_hit else vals[hit]
+        out.asn_rec[dst] = v
         if with_network:
             # the network reported is the location database's; ASN's only when none matched
             nonet = out.net_version[dst] == 0
             if nonet.any():
                 _network(out, db.table, fam, dst[nonet], qhi[sel][nonet], qlo[sel][nonet])
-        if all_hit:
-            return
-        todo = np.flatnonzero(~hit) if todo is None else todo[~hit]
 
 
 def _sorted_rows(
