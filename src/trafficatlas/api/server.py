@@ -60,6 +60,7 @@ def serve_forever(runtime: Runtime, host: str, port: int, socket_path: Path) -> 
         )
         asyncio.run(_run(net, local))
     finally:
+        gc.unfreeze()  # let shutdown free everything again (native objects report leaks otherwise)
         os.umask(old_umask)
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
