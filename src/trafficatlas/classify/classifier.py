@@ -134,19 +134,37 @@ class Classifier:
 
     def classify(self, batch: FlowBatch, nat: NatAddresses | None = None) -> ClassifiedBatch:
         """Direction, local/remote endpoint and owner for every row of ``batch``."""
-        if nat is None:
-            nat = NatAddresses.untranslated(batch)
-        elif len(nat) != len(batch):
-            raise ValueError("NatAddresses and FlowBatch differ in length")
-        version = batch.ip_version
-        his = np.concatenate([batch.src_hi, nat.xsrc_hi, batch.dst_hi, nat.xdst_hi])
-        los = np.concatenate([batch.src_lo, nat.xsrc_lo, batch.dst_lo, nat.xdst_lo])
-        versions = np.tile(version, 4)
-        kinds = self._kinds(versions, his, los)
-        if self.settings.learn_wan_from_nat and self._learn_wan(batch, nat, kinds):
-            kinds = self._kinds(versions, his, los)
         n = len(batch)
-        k_src, k_xsrc, k_dst, k_xdst = (kinds[i * n : (i + 1) * n] for i in range(4))
+        version = batch.ip_version
+        if nat is None:
+            # no translation: each endpoint's translated address is its own, so only two
+            # address columns need a lookup (and there is no SNAT to learn a WAN address from)
+            nat = NatAddresses(
+                xsrc_hi=batch.src_hi,
+                xsrc_lo=batch.src_lo,
+                xdst_hi=batch.dst_hi,
+                xdst_lo=batch.dst_lo,
+                reply=np.zeros(n, dtype=bool),
+            )
+            if self._learned_wan:
+                self._expire_wan()  # learned WAN addresses still age while no NAT data comes in
+            kinds = self._kinds(
+                np.tile(version, 2),
+                np.concatenate([batch.src_hi, batch.dst_hi]),
+                np.concatenate([batch.src_lo, batch.dst_lo]),
+            )
+            k_src, k_dst = kinds[:n], kinds[n:]
+            k_xsrc, k_xdst = k_src, k_dst
+        else:
+            if len(nat) != n:
+                raise ValueError("NatAddresses and FlowBatch differ in length")
+            his = np.concatenate([batch.src_hi, nat.xsrc_hi, batch.dst_hi, nat.xdst_hi])
+            los = np.concatenate([batch.src_lo, nat.xsrc_lo, batch.dst_lo, nat.xdst_lo])
+            versions = np.tile(version, 4)
+            kinds = self._kinds(versions, his, los)
+            if self.settings.learn_wan_from_nat and self._learn_wan(batch, nat, kinds):
+                kinds = self._kinds(versions, his, los)
+            k_src, k_xsrc, k_dst, k_xdst = (kinds[i * n : (i + 1) * n] for i in range(4))
 
         # each endpoint: the address (own or translated) that says most clearly it is ours
         src_x = _RANK[k_xsrc] > _RANK[k_src]
