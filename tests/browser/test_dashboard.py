@@ -95,9 +95,15 @@ def test_login_rejects_wrong_password_then_logs_in(demo: Demo, browser: Any) -> 
         ctx.close()
 
 
-def expect_text(locator: Any, text: str) -> None:
+def expect_text(locator: Any, text: str, timeout: float = 10.0) -> None:
+    """Wait until the element shows ``text`` (pages fill in names once their data arrives)."""
     locator.wait_for()
-    assert locator.inner_text().strip() == text
+    deadline = time.monotonic() + timeout
+    got = locator.inner_text().strip()
+    while got != text and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = locator.inner_text().strip()
+    assert got == text
 
 
 def test_map_renders_countries_and_bubbles_with_data(demo: Demo, page: Any) -> None:
