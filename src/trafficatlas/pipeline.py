@@ -26,7 +26,7 @@ from trafficatlas.aggregate.rows import AggregateRows
 from trafficatlas.classify.classifier import ClassifiedBatch, Classifier
 from trafficatlas.enrich.countries import decode_country
 from trafficatlas.enrich.engine import GeoColumns, GeoIP
-from trafficatlas.enrich.special import Label, label_name
+from trafficatlas.enrich.special import label_name
 from trafficatlas.flowbatch import Direction, FlowBatch
 from trafficatlas.logging import get_logger
 from trafficatlas.settings import PipelineSettings
@@ -118,15 +118,7 @@ class Pipeline:
         cb = self.classifier.classify(batch.flows, batch.nat)
         geo = self.geo.lookup(cb.remote_version, cb.remote_hi, cb.remote_lo)
         # the classifier knows more (LOCAL for internal flows, own prefixes): its label wins
-        not_public = cb.remote_label != Label.PUBLIC
-        if not_public.any():
-            geo.label[not_public] = cb.remote_label[not_public]
-            for col in (geo.country, geo.asn):
-                col[not_public] = 0
-            geo.loc_db[not_public] = -1
-            geo.asn_db[not_public] = -1
-            geo.latitude[not_public] = np.nan
-            geo.longitude[not_public] = np.nan
+        geo.relabel(cb.remote_label)
         return EnrichedBatch(batch.source, cb, geo, dict(batch.exporters))
 
     def aggregate(self, batch: SourceBatch, eb: EnrichedBatch) -> AggregateRows:
@@ -304,12 +296,6 @@ def aggregate_enriched(
     geo = eb.geo
     inbound = f.direction == Direction.INBOUND
     interface = np.where(inbound, f.in_if, f.out_if).astype(np.uint32)
-    city_key = np.where(
-        geo.loc_db >= 0, (geo.loc_db.astype(np.int64) << 32) | geo.loc_rec.astype(np.int64), -1
-    )
-    asn_key = np.where(
-        geo.asn_db >= 0, (geo.asn_db.astype(np.int64) << 32) | geo.asn_rec.astype(np.int64), -1
-    )
     keys: dict[str, npt.NDArray[Any]] = {
         "ts": bucket_ts(f.ts, interval_s),
         "exporter": f.exporter,
@@ -320,8 +306,8 @@ def aggregate_enriched(
         "proto": f.proto,
         "country": geo.country,
         "label": geo.label,
-        "city": city_key,
-        "asn": asn_key,
+        "city": geo.location_keys(),
+        "asn": geo.asn_keys(),
     }
     vals = {
         "bytes": f.bytes,
@@ -334,25 +320,13 @@ def aggregate_enriched(
     cities: dict[tuple[str, str], tuple[float, float]] = {}
     as_orgs: dict[int, str] = {}
 
-    def city_of(ck: int) -> str:
-        if ck < 0:
-            return ""
-        cols = layers.location[ck >> 32].table.records.columns
-        rec = ck & 0xFFFF_FFFF
-        name = cols["city"][rec] if "city" in cols else None
-        return str(name) if name else ""
-
-    city_names = map_unique(g["city"], city_of, object)
-    if "latitude" in _location_columns(layers):
-        for ck, cc, name in zip(g["city"], g["country"], city_names, strict=True):
-            if name and (decode_country(int(cc)) or "", name) not in cities:
-                cols = layers.location[int(ck) >> 32].table.records.columns
-                rec = int(ck) & 0xFFFF_FFFF
-                if "latitude" in cols and not np.isnan(cols["latitude"][rec]):
-                    cities[(decode_country(int(cc)) or "", name)] = (
-                        float(cols["latitude"][rec]),
-                        float(cols["longitude"][rec]),
-                    )
+    city_names = map_unique(g["city"], lambda ck: layers.place(ck)[0], object)
+    for ck, cc, name in zip(g["city"], g["country"], city_names, strict=True):
+        key = (decode_country(int(cc)) or "", name)
+        if name and key not in cities:
+            _, lat, lon = layers.place(int(ck))
+            if lat is not None and lon is not None:
+                cities[key] = (lat, lon)
     names = dict(batch.exporters)
     iface_names = dict(batch.interfaces)
     iface_key = (g["exporter"].astype(np.int64) << 32) | g["interface"].astype(np.int64)
@@ -405,13 +379,6 @@ def _asn_numbers(
                 if org and asn not in as_orgs:
                     as_orgs[asn] = str(org)
     return numbers[inv.ravel()]
-
-
-def _location_columns(layers: Any) -> set[str]:
-    out: set[str] = set()
-    for db in layers.location:
-        out.update(db.table.records.columns)
-    return out
 
 
 def map_unique(values: npt.NDArray[Any], fn: Callable[[int], Any], dtype: Any) -> npt.NDArray[Any]:

@@ -61,17 +61,12 @@ class LiveView:
         if not len(f):
             return
         geo = eb.geo
-        city_key = np.where(
-            geo.loc_db >= 0,
-            (geo.loc_db.astype(np.int64) << 32) | geo.loc_rec.astype(np.int64),
-            -1,
-        )
         keys = {
             "peer": eb.classified.owner_id,
             "direction": f.direction,
             "country": geo.country,
             "asn": geo.asn,
-            "city": city_key,
+            "city": geo.location_keys(),
         }
         vals = {"bytes": f.bytes, "packets": f.packets, "flows": f.flows.astype(np.uint64)}
         g, v = group_sum(keys, vals)
@@ -103,7 +98,7 @@ class LiveView:
             vals = {k: np.concatenate([p[k] for p in parts]) for k in VALUES}
             g, v = group_sum(keys, vals)
             for i in range(len(g["peer"])):
-                city, lat, lon = _location(layers, int(g["city"][i]))
+                city, lat, lon = layers.place(int(g["city"][i]))
                 out.append(
                     LiveRow(
                         peer=int(g["peer"][i]),
@@ -131,14 +126,3 @@ class LiveView:
             a[1] += r.packets
             a[2] += r.flows
         return sorted(((k, a[0], a[1], a[2]) for k, a in acc.items()), key=lambda t: -t[1])
-
-
-def _location(layers: Any, key: int) -> tuple[str, float | None, float | None]:
-    if key < 0:
-        return "", None, None
-    cols = layers.location[key >> 32].table.records.columns
-    rec = key & 0xFFFF_FFFF
-    city = str(cols["city"][rec] or "") if "city" in cols else ""
-    if "latitude" in cols and not np.isnan(cols["latitude"][rec]):
-        return city, float(cols["latitude"][rec]), float(cols["longitude"][rec])
-    return city, None, None

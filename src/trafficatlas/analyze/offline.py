@@ -177,11 +177,7 @@ def analyze(
     need_remote = any(d in by for d in ("country", "asn", "city"))
     remote = geo.lookup(cb.remote_version, cb.remote_hi, cb.remote_lo) if need_remote else None
     if remote is not None:
-        remote.label[:] = np.where(cb.remote_label != 0, cb.remote_label, remote.label)
-        hidden = cb.remote_label != 0
-        remote.country[hidden] = 0
-        remote.asn[hidden] = 0
-        remote.loc_db[hidden] = -1
+        remote.relabel(cb.remote_label)
     src = (
         geo.lookup(f.ip_version, f.src_hi, f.src_lo)
         if {"src_country", "src_asn"} & set(by)
@@ -236,20 +232,14 @@ def _key_column(
         assert remote is not None
         if d == "country":
             # geolocated rows by country code; the others by their label (PRIVATE, LOCAL...)
-            return np.where(
-                remote.country != 0, remote.country.astype(np.int64), -remote.label.astype(np.int64)
-            )
+            return remote.country_or_label()
         if d == "asn":
             return remote.asn
-        return np.where(
-            remote.loc_db >= 0,
-            (remote.loc_db.astype(np.int64) << 32) | remote.loc_rec.astype(np.int64),
-            -1,
-        )
+        return remote.location_keys()
     if d in ("src_country", "dst_country"):
         geo = src if d == "src_country" else dst
         assert geo is not None
-        return np.where(geo.country != 0, geo.country.astype(np.int64), -geo.label.astype(np.int64))
+        return geo.country_or_label()
     if d in ("src_asn", "dst_asn"):
         geo = src if d == "src_asn" else dst
         assert geo is not None
@@ -290,9 +280,7 @@ def _display(
     if d == "city":
         if v < 0 or remote is None:
             return None
-        cols = remote.layers.location[v >> 32].table.records.columns
-        name = cols["city"][v & 0xFFFF_FFFF] if "city" in cols else None
-        return name or None
+        return remote.layers.place(v)[0] or None
     if d == "proto":
         return PROTO_NAMES.get(v, str(v))
     if d == "direction":

@@ -42,6 +42,17 @@ class _Layers:
     asn: list[LoadedDatabase] = field(default_factory=list)
     all: list[LoadedDatabase] = field(default_factory=list)
 
+    def place(self, key: int) -> tuple[str, float | None, float | None]:
+        """City name ("" unknown) and coordinates of a :meth:`GeoColumns.location_keys` key."""
+        if key < 0:
+            return "", None, None
+        cols = self.location[key >> 32].table.records.columns
+        rec = key & 0xFFFF_FFFF
+        city = str(cols["city"][rec] or "") if "city" in cols else ""
+        if "latitude" in cols and not np.isnan(cols["latitude"][rec]):
+            return city, float(cols["latitude"][rec]), float(cols["longitude"][rec])
+        return city, None, None
+
 
 @dataclass(slots=True)
 class GeoColumns:
@@ -84,6 +95,34 @@ class GeoColumns:
             net_prefix=np.zeros(n, np.uint8),
             layers=layers,
         )
+
+    def location_keys(self) -> npt.NDArray[np.int64]:
+        """One int per row naming its location record, ``(database << 32) | record`` (-1 none)."""
+        return _record_keys(self.loc_db, self.loc_rec)
+
+    def asn_keys(self) -> npt.NDArray[np.int64]:
+        """The same for the ASN record (-1 none)."""
+        return _record_keys(self.asn_db, self.asn_rec)
+
+    def country_or_label(self) -> npt.NDArray[np.int64]:
+        """The country code where there is one, else minus the row's label (PRIVATE, ...)."""
+        return np.where(
+            self.country != 0, self.country.astype(np.int64), -self.label.astype(np.int64)
+        )
+
+    def relabel(self, labels: npt.NDArray[np.uint8]) -> None:
+        """Rows whose ``labels`` (from the classifier) are not PUBLIC take that label and lose
+        their geography: the classifier knows the site's own networks, the databases do not."""
+        hidden = labels != Label.PUBLIC
+        if not hidden.any():
+            return
+        self.label[hidden] = labels[hidden]
+        self.country[hidden] = 0
+        self.asn[hidden] = 0
+        self.loc_db[hidden] = -1
+        self.asn_db[hidden] = -1
+        self.latitude[hidden] = np.nan
+        self.longitude[hidden] = np.nan
 
     def strings(self, name: str) -> npt.NDArray[Any]:
         """Object column ``city``, ``region`` or ``as_org`` (str | None per row)."""
@@ -245,6 +284,13 @@ class GeoIP:
             rows.append(geo_row(text.strip(), cols, strings, j))
             j += 1
         return rows
+
+
+def _record_keys(db: npt.NDArray[np.int8], rec: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+    keys: npt.NDArray[np.int64] = np.where(
+        db >= 0, (db.astype(np.int64) << 32) | rec.astype(np.int64), -1
+    )
+    return keys
 
 
 def _layered(
