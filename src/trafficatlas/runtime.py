@@ -52,7 +52,6 @@ class Runtime:
 
     def start(self) -> None:
         """Build and start everything (ConfigError/DatabaseError on bad settings or files)."""
-        from trafficatlas.enrich.update import installed_databases
         from trafficatlas.store import open_store
 
         s = self.settings
@@ -60,10 +59,7 @@ class Runtime:
             s.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"cannot create data_dir {s.data_dir}: {exc.strerror}") from None
-        cache = s.geoip_cache_dir()
-        cache.mkdir(parents=True, exist_ok=True)
-        self.geo = GeoIP(s.geoip, cache, installed_databases(s))
-        self.geo.load()
+        self.geo = GeoIP.from_settings(s)
         self.store = open_store(s.store, s.data_dir)
         classifier = Classifier(s.classify, special=self.geo.special)
         self.pipeline = Pipeline(

@@ -22,15 +22,5 @@ def settings_from(config: Path | None, geoip_dbs: list[Path] | None = None) -> S
 
 
 def geoip_engine(settings: Settings) -> GeoIP:
-    """A loaded GeoIP engine using the settings' cache folder when it is writable."""
-    cache = settings.geoip_cache_dir()
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        cache_dir: Path | None = cache
-    except OSError:
-        cache_dir = None
-    from trafficatlas.enrich.update import installed_databases
-
-    geo = GeoIP(settings.geoip, cache_dir, installed_databases(settings))
-    geo.load()
-    return geo
+    """A loaded GeoIP engine, built as the server builds it."""
+    return GeoIP.from_settings(settings)

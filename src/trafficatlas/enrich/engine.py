@@ -29,7 +29,7 @@ from trafficatlas.enrich.special import Label, SpecialRanges
 from trafficatlas.errors import DatabaseError
 from trafficatlas.logging import get_logger
 from trafficatlas.net import parse_ip, unmap_v4
-from trafficatlas.settings import GeoIPDatabase, GeoIPSettings
+from trafficatlas.settings import GeoIPDatabase, GeoIPSettings, Settings
 
 log = get_logger("enrich")
 
@@ -159,6 +159,22 @@ class GeoIP:
         self.special = SpecialRanges.build(settings.lookup_reserved)
         self._layers = _Layers()
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GeoIP:
+        """A loaded engine for a process: configured, installed (`geoip update`) and bundled
+        databases, with the table cache when its folder can be created."""
+        from trafficatlas.enrich.update import installed_databases
+
+        folder = settings.geoip_cache_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            cache: Path | None = folder
+        except OSError:
+            cache = None  # still works, only slower to start
+        geo = cls(settings.geoip, cache, installed_databases(settings))
+        geo.load()
+        return geo
 
     # -- loading ---------------------------------------------------------------------------
 
