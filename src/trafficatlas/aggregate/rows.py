@@ -84,22 +84,7 @@ class AggregateRows:
     def build(cls, n: int, **columns: Any) -> AggregateRows:
         """Rows from columns; missing key columns default to ""/0, extra keys are errors."""
         dims = {k: columns.pop(k) for k in ("as_orgs", "cities") if k in columns}
-        unknown = set(columns) - set(cls.DTYPES)
-        if unknown:
-            raise TypeError(f"unknown AggregateRows columns: {sorted(unknown)}")
-        cols: dict[str, Any] = {}
-        for name, dt in cls.DTYPES.items():
-            if name in columns:
-                arr = np.asarray(columns[name], dtype=dt)
-                if arr.ndim == 0:
-                    arr = np.full(n, arr.item(), dtype=dt)
-            elif dt is object:
-                arr = np.full(n, "", dtype=object)
-            else:
-                arr = np.zeros(n, dtype=dt)
-            if arr.shape != (n,):
-                raise ValueError(f"column {name} has shape {arr.shape}, expected ({n},)")
-            cols[name] = arr
+        cols: dict[str, Any] = build_columns("AggregateRows", cls.DTYPES, n, columns)
         return cls(**cols, **dims)
 
     @classmethod
@@ -117,3 +102,33 @@ class AggregateRows:
 
     def totals(self) -> dict[str, int]:
         return {name: int(getattr(self, name).sum(dtype=np.uint64)) for name in VALUE_COLUMNS}
+
+
+def build_columns(
+    kind: str,
+    dtypes: dict[str, Any],
+    n: int,
+    columns: dict[str, Any],
+    ones: tuple[str, ...] = (),
+) -> dict[str, npt.NDArray[Any]]:
+    """Columns of ``n`` rows typed by ``dtypes``: scalars are broadcast, missing text columns are
+    "", missing numbers 0 (1 for ``ones``); unknown names and wrong lengths are errors."""
+    unknown = set(columns) - set(dtypes)
+    if unknown:
+        raise TypeError(f"unknown {kind} columns: {sorted(unknown)}")
+    cols: dict[str, npt.NDArray[Any]] = {}
+    for name, dt in dtypes.items():
+        if name in columns:
+            arr = np.asarray(columns[name], dtype=dt)
+            if arr.ndim == 0:
+                arr = np.full(n, arr.item(), dtype=dt)
+        elif dt is object:
+            arr = np.full(n, "", dtype=object)
+        elif name in ones:
+            arr = np.ones(n, dtype=dt)
+        else:
+            arr = np.zeros(n, dtype=dt)
+        if arr.shape != (n,):
+            raise ValueError(f"column {name} has shape {arr.shape}, expected ({n},)")
+        cols[name] = arr
+    return cols

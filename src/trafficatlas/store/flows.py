@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from trafficatlas.aggregate.rows import KEY_COLUMNS, VALUE_COLUMNS
+from trafficatlas.aggregate.rows import KEY_COLUMNS, VALUE_COLUMNS, build_columns
 
 ADDRESS_COLUMNS: tuple[str, ...] = ("local_addr", "local_port", "remote_addr", "remote_port")
 FLOW_COLUMNS: tuple[str, ...] = KEY_COLUMNS + ADDRESS_COLUMNS + VALUE_COLUMNS
@@ -70,24 +70,7 @@ class FlowRecords:
     @classmethod
     def build(cls, n: int, **columns: Any) -> FlowRecords:
         """Records from columns; missing ones default to ""/0 (flows to 1); extras are errors."""
-        unknown = set(columns) - set(cls.DTYPES)
-        if unknown:
-            raise TypeError(f"unknown FlowRecords columns: {sorted(unknown)}")
-        cols: dict[str, Any] = {}
-        for name, dt in cls.DTYPES.items():
-            if name in columns:
-                arr = np.asarray(columns[name], dtype=dt)
-                if arr.ndim == 0:
-                    arr = np.full(n, arr.item(), dtype=dt)
-            elif dt is object:
-                arr = np.full(n, "", dtype=object)
-            elif name == "flows":
-                arr = np.ones(n, dtype=dt)
-            else:
-                arr = np.zeros(n, dtype=dt)
-            if arr.shape != (n,):
-                raise ValueError(f"column {name} has shape {arr.shape}, expected ({n},)")
-            cols[name] = arr
+        cols = build_columns("FlowRecords", cls.DTYPES, n, columns, ones=("flows",))
         return cls(**cols)
 
     def take(self, index: npt.NDArray[Any]) -> FlowRecords:
