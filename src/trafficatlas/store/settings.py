@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -55,9 +55,43 @@ class FlowDetailSettings(_Section):
     retention: Duration = Field(default=7 * DAY, ge=HOUR)
 
 
-class StoreSettings(_Section):
-    """The embedded DuckDB store and its SQLite metadata file."""
+class ClickHouseSettings(_Section):
+    """A ClickHouse server (or cluster) shared by collectors and API nodes (engine="clickhouse")."""
 
+    host: str = "127.0.0.1"
+    # Native protocol port (not the HTTP port).
+    port: int = Field(default=9000, ge=1, le=65535)
+    database: str = Field(default="trafficatlas", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    user: str = "default"
+    # Prefer the TRAFFICATLAS_STORE__CLICKHOUSE__PASSWORD environment variable to the file.
+    password: str = ""
+    secure: bool = False
+    # When set, DDL runs ON CLUSTER and queries read Distributed tables over the shards.
+    cluster: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    send_receive_timeout_s: float = Field(default=60.0, gt=0)
+    # This node's id, stored with every row it writes (default: the host name).
+    node_id: str | None = None
+
+
+class SpoolSettings(_Section):
+    """Batches a collector keeps on disk while the store is unreachable, replayed in order."""
+
+    # Default: <data_dir>/spool.
+    path: Path | None = None
+    # Oldest batches are dropped (and counted) beyond this size.
+    max_bytes: int = Field(default=1 << 30, ge=1 << 20)
+    # How often the store is retried while batches wait.
+    retry_s: float = Field(default=5.0, gt=0)
+
+
+class StoreSettings(_Section):
+    """Where traffic is kept: the embedded DuckDB file (default) or a ClickHouse server."""
+
+    # "duckdb": one file owned by this process; "clickhouse": a server shared by many nodes.
+    engine: Literal["duckdb", "clickhouse"] = "duckdb"
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
     # Default: <data_dir>/trafficatlas.duckdb. One process owns the file while it is open.
     path: Path | None = None
     # Peers and user-edited settings; default: <data_dir>/metadata.sqlite3.
