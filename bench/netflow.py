@@ -284,7 +284,7 @@ def wait_until(done: Callable[[], bool], timeout: float, every: float = 0.01) ->
 class Trafficatlas:
     """FlowCollector → Pipeline wired as runtime.py does (store off)."""
 
-    def __init__(self, rcvbuf: int, live: bool = True) -> None:
+    def __init__(self, rcvbuf: int, live: bool = True, process: bool = True) -> None:
         from trafficatlas.aggregate.aggregator import Aggregator, AggregatorSettings
         from trafficatlas.aggregate.live import LiveView
         from trafficatlas.classify.classifier import Classifier
@@ -306,7 +306,10 @@ class Trafficatlas:
         )
         self.collector = FlowCollector(
             CollectorSettings(
-                enabled=True, listen=[ListenPort(host="127.0.0.1", port=0)], rcvbuf=rcvbuf
+                enabled=True,
+                listen=[ListenPort(host="127.0.0.1", port=0)],
+                rcvbuf=rcvbuf,
+                receive_process=process,
             )
         )
         self.pipeline.start()
@@ -437,7 +440,11 @@ def run_side(
     side: str, sender: Sender, rates: list[float], args: argparse.Namespace, say: Any
 ) -> float:
     """Steps of increasing rate until the first loss; the best lossless flows/s."""
-    ours = Trafficatlas(args.rcvbuf, live=not args.no_live) if side == "trafficatlas" else None
+    ours = (
+        Trafficatlas(args.rcvbuf, live=not args.no_live, process=args.receiver == "process")
+        if side == "trafficatlas"
+        else None
+    )
     best = 0.0
     try:
         if ours is not None:
@@ -472,6 +479,9 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=2048, help="datagrams per version")
     parser.add_argument("--sides", default="trafficatlas,nfcapd", help="receivers to run")
     parser.add_argument("--no-live", action="store_true", help="diagnostic: no live view")
+    parser.add_argument(
+        "--receiver", choices=("process", "thread"), default="process", help="receive where"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     sides = [s for s in ("trafficatlas", "nfcapd") if s in args.sides.split(",")]

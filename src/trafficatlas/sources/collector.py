@@ -42,6 +42,9 @@ class CollectorSettings(Section):
     # Datagrams handed over together (and the longest wait for a batch to fill, ms).
     batch_datagrams: int = Field(default=1024, ge=1)
     batch_ms: float = Field(default=20.0, gt=0)
+    # Receive in a child process per port (so this process's pauses cannot stall the sockets)
+    # rather than in a thread.
+    receive_process: bool = True
     # Datagram batches waiting for the decoder; beyond this they are dropped and counted.
     queue_batches: int = Field(default=256, ge=1)
     decoder: DecoderSettings = Field(default_factory=DecoderSettings)
@@ -65,6 +68,7 @@ class FlowCollector:
                 rcvbuf=settings.rcvbuf,
                 batch_max=settings.batch_datagrams,
                 batch_ms=settings.batch_ms,
+                process=settings.receive_process,
             )
             for p in settings.listen
         ]
@@ -144,6 +148,10 @@ class FlowCollector:
             "datagrams": float(sum(lst.metrics.datagrams for lst in self.listeners)),
             "dropped_datagrams": float(
                 sum(lst.metrics.dropped_datagrams for lst in self.listeners)
+            ),
+            "receive_errors": float(sum(lst.metrics.receive_errors for lst in self.listeners)),
+            "receiver_restarts": float(
+                sum(lst.metrics.receiver_restarts for lst in self.listeners)
             ),
             "decoded_datagrams": float(c.datagrams),
             "flows": float(c.flows),

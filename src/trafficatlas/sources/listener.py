@@ -1,25 +1,30 @@
-"""UDP listener for flow exporters: a dedicated receive thread per socket, batching datagrams.
+"""UDP listener for flow exporters: a dedicated receiver per socket, batching datagrams.
 
-Why a thread and not asyncio: per datagram, asyncio's protocol callback costs several microseconds
-of Python work on the event loop, while a blocking ``recvfrom`` loop in its own thread spends most
-of its time in the kernel with the GIL released (see docs/benchmarks.md for the measured rates).
-Datagrams are grouped into batches (up to ``batch_max`` datagrams or ``batch_ms`` milliseconds)
-and handed to a bounded queue; when the consumer falls behind, whole batches are dropped and
-counted — memory never grows without bound.
+Why not asyncio: per datagram, asyncio's protocol callback costs several microseconds of Python
+work on the event loop, while a blocking ``recvfrom`` loop spends most of its time in the kernel
+(see docs/benchmarks.md for the measured rates). The loop runs in a thread, or (``process=True``)
+in a child process that sends whole batches over a pipe (receiver.py), so that the parent's GIL
+pauses cannot keep the socket from being drained. Datagrams are grouped into batches (up to
+``batch_max`` datagrams or ``batch_ms`` milliseconds) and handed to a bounded queue; when the
+consumer falls behind, whole batches are dropped and counted — memory never grows without bound.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing as mp
 import queue
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from trafficatlas.errors import ConfigError
 from trafficatlas.logging import get_logger
+from trafficatlas.sources.receiver import END, decode_batch, receive_main
 
 log = get_logger("listener")
 
@@ -34,6 +39,7 @@ class ListenerMetrics:
     dropped_batches: int = 0
     dropped_datagrams: int = 0
     receive_errors: int = 0
+    receiver_restarts: int = 0
 
 
 @dataclass(slots=True)
@@ -46,9 +52,13 @@ class UDPListener:
     rcvbuf: int = 32 * 1024 * 1024
     batch_max: int = 1024
     batch_ms: float = 20.0
+    # Receive in a child process (see receiver.py) instead of a thread of this one.
+    process: bool = False
     metrics: ListenerMetrics = field(default_factory=ListenerMetrics)
     _sock: socket.socket | None = None
     _thread: threading.Thread | None = None
+    _child: mp.process.BaseProcess | None = None
+    _conn: Connection | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> None:
@@ -72,9 +82,14 @@ class UDPListener:
         self.port = sock.getsockname()[1]  # resolves port 0 to the chosen one
         self._sock = sock
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"udp-{self.port}", daemon=True)
+        if self.process:
+            self._spawn()
+            target = self._read_child
+        else:
+            target = self._run
+        self._thread = threading.Thread(target=target, name=f"udp-{self.port}", daemon=True)
         self._thread.start()
-        log.info("listening", host=self.host, port=self.port)
+        log.info("listening", host=self.host, port=self.port, process=self.process)
 
     @property
     def effective_rcvbuf(self) -> int:
@@ -86,8 +101,12 @@ class UDPListener:
     def stop(self) -> None:
         """Stop receiving; the batch being filled is handed over first."""
         self._stop.set()
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send_bytes(b"stop")
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self._reap()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -127,6 +146,65 @@ class UDPListener:
                 deadline = time.monotonic() + self.batch_ms / 1000.0
         if batch:
             self._hand_over(batch)
+
+    # -- child process mode ----------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        ctx = mp.get_context("spawn")  # never fork a process that runs threads
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(
+            target=receive_main,
+            args=(self._sock, child, self.batch_max, self.batch_ms),
+            name=f"trafficatlas-udp-{self.port}",
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        self._child, self._conn = proc, parent
+
+    def _reap(self) -> None:
+        proc, conn = self._child, self._conn
+        self._child = self._conn = None
+        if proc is not None:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        if conn is not None:
+            conn.close()
+
+    def _read_child(self) -> None:
+        """Batches from the child until it ends; a child that dies is restarted."""
+        m = self.metrics
+        while True:
+            conn = self._conn
+            assert conn is not None
+            try:
+                msg = conn.recv_bytes()
+            except (EOFError, OSError):
+                msg = b""
+            if msg == END:
+                return
+            if not msg:  # the child died (killed, out of memory): keep the port served
+                if self._stop.is_set():
+                    return
+                m.receiver_restarts += 1
+                log.error("receiver process ended; restarting it", port=self.port)
+                self._reap()
+                time.sleep(0.1)
+                self._spawn()
+                continue
+            try:
+                batch, errors = decode_batch(msg)
+            except (ValueError, UnicodeDecodeError, struct.error) as exc:
+                m.receive_errors += 1
+                log.error("bad message from the receiver process", error=str(exc))
+                continue
+            m.receive_errors += errors
+            m.datagrams += len(batch)
+            m.bytes += sum(len(d) for d, _, _ in batch)
+            if batch:
+                self._hand_over(batch)
 
     def _hand_over(self, batch: list[Datagram]) -> None:
         try:
