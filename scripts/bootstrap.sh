@@ -11,9 +11,10 @@ if ! command -v uv >/dev/null 2>&1; then
     export PATH="$HOME/.local/bin:$PATH"
 fi
 
-# Debian packages for real exporters, conntrack and namespaces (root only; tests skip with a
-# clear reason where these cannot be installed).
-DEB_PACKAGES=(iproute2 iptables nftables conntrack ethtool tcpdump softflowd pmacct nfdump wireguard-tools wireguard-go chromium fonts-noto-color-emoji fonts-dejavu-core)
+# Debian packages for real exporters, conntrack, namespaces and the ClickHouse server the store
+# tests start on loopback (root only; tests skip with a clear reason where these cannot be
+# installed).
+DEB_PACKAGES=(iproute2 iptables nftables conntrack ethtool tcpdump softflowd pmacct nfdump wireguard-tools wireguard-go chromium fonts-noto-color-emoji fonts-dejavu-core clickhouse-server)
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ "${TRAFFICATLAS_SKIP_APT:-}" != "1" ]; then
     missing=()
     for p in "${DEB_PACKAGES[@]}"; do
@@ -27,4 +28,4 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1 && [ "${TRAFFICATL
     fi
 fi
 
-uv sync --frozen --quiet
+uv sync --frozen --quiet --all-extras

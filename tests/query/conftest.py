@@ -1,9 +1,15 @@
-"""Fixtures: a small hand-written dataset in a real DuckDB store with a metadata store."""
+"""Fixtures: a small hand-written dataset in a real store with a metadata store.
+
+Tests that read a store run once per engine — DuckDB, Debian's ClickHouse server (18.16) and
+chDB (the current ClickHouse engine) — with unchanged bodies: ``store_backend`` installs the
+engine's store factory behind ``support.storedata.open_store`` and ``hand_store``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +17,35 @@ from trafficatlas.aggregate.rows import AggregateRows
 from trafficatlas.store import MetadataStore, StoreSettings
 from trafficatlas.store.duckdb_store import DuckDBStore
 
+from support import storedata
+from support.clickhouse import store_factory
 from support.storedata import BASE
+
+BACKENDS = ("duckdb", "clickhouse", "chdb")
+# Not run per engine: pure planning, and the DuckDB-specific dialect seam (other placeholder
+# styles and an SQLite copy of a DuckDB store).
+SINGLE_ENGINE_MODULES = {"test_plan.py", "test_dialect.py"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if Path(metafunc.definition.path).name not in SINGLE_ENGINE_MODULES:
+        metafunc.parametrize("store_backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def store_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The engine this test runs on ("duckdb" unless parametrized)."""
+    backend: str = getattr(request, "param", "duckdb")
+    if backend == "duckdb":
+        yield backend
+        return
+    factory = store_factory(request, backend)
+    storedata.STORE_FACTORIES.append(lambda settings: factory(settings))
+    try:
+        yield backend
+    finally:
+        storedata.STORE_FACTORIES.pop()
+
 
 # peer, direction, country, label, city, asn, bytes, packets, flows, interface, ip_version, proto
 HAND = [
@@ -51,12 +85,16 @@ def hand_rows(ts: int) -> AggregateRows:
 
 
 @pytest.fixture
-def hand_store(tmp_path: Path) -> Iterator[DuckDBStore]:
+def hand_store(tmp_path: Path, request: pytest.FixtureRequest, store_backend: str) -> Iterator[Any]:
     """The HAND rows written twice: half in minute 0, half in minute 1 of BASE."""
     meta = MetadataStore(tmp_path / "meta.sqlite3")
     meta.set_peer("alice", name="Alice's laptop")
     settings = StoreSettings(flow_detail={"enabled": True})  # type: ignore[arg-type]
-    with DuckDBStore(settings, tmp_path / "s.duckdb", meta) as store:
+    if store_backend == "duckdb":
+        opened: Any = DuckDBStore(settings, tmp_path / "s.duckdb", meta)
+    else:
+        opened = store_factory(request, store_backend)(settings, meta)
+    with opened as store:
         rows = hand_rows(BASE)
         half = AggregateRows.build(
             len(HAND),

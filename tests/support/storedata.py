@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -99,9 +100,18 @@ def _value(part: AggregateRows, col: str, i: int) -> object:
     return v if isinstance(v, str) else int(v)
 
 
+# Query tests run against several engines: tests/query/conftest.py installs a factory here
+# (settings -> store) while a ClickHouse variant of a test runs.
+STORE_FACTORIES: list[Callable[[StoreSettings], Any]] = []
+
+
 def open_store(path: Path, **settings: object) -> DuckDBStore:
-    """A DuckDB store at ``path`` without a metadata store."""
-    return DuckDBStore(StoreSettings(**settings), path)  # type: ignore[arg-type]
+    """A DuckDB store at ``path`` without a metadata store (or the installed engine's store)."""
+    parsed = StoreSettings(**settings)  # type: ignore[arg-type]
+    if STORE_FACTORIES:
+        # Another engine's store: the query tests use only the Store protocol.
+        return cast(DuckDBStore, STORE_FACTORIES[-1](parsed))
+    return DuckDBStore(parsed, path)
 
 
 def crash_flush(i: int) -> AggregateRows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from trafficatlas.query import arrays
 from trafficatlas.query.attrs import key_attrs
 from trafficatlas.query.dims import key_columns
 from trafficatlas.query.errors import QueryError
@@ -33,6 +34,8 @@ def _series_sql(
     order_by: Metric,
 ) -> tuple[str, Params]:
     d = source.dialect
+    if not d.window_functions:
+        return arrays.series_sql(d, plan, keys, filters, limit, order_by)
     params = Params(d)
     assert plan.step is not None
     parts = parts_sql(d, plan, keys, filters, params, step=plan.step)

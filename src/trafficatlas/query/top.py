@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from trafficatlas.query import arrays
 from trafficatlas.query.attrs import key_attrs
 from trafficatlas.query.dims import key_columns
 from trafficatlas.query.errors import FlowDetailDisabledError, QueryError
@@ -42,6 +43,8 @@ def _top_sql(
     order_by: Metric,
 ) -> tuple[str, Params]:
     d = source.dialect
+    if not d.window_functions:
+        return arrays.top_sql(d, plan, keys, filters, limit, order_by)
     params = Params(d)
     parts = parts_sql(d, plan, keys, filters, params)
     if not keys:

@@ -6,6 +6,10 @@ table names, time bucketing and (conditional) sums. A ClickHouse dialect is one 
 (``%(p0)s`` placeholders with a dict, ``sum``/``sumIf``, ``intDiv`` bucketing); the queries do not
 change. Identifiers come only from code (whitelisted dimension columns); values, including time
 bounds and steps, are always bound parameters.
+
+Engines without window functions and table CTEs (ClickHouse 18, still shipped by Debian) say so
+with ``window_functions = False``; the query layer then ranks groups with arrays instead
+(:mod:`trafficatlas.query.arrays`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class Dialect(Protocol):
     """Engine-specific SQL fragments."""
 
     name: str
+    # ROW_NUMBER() OVER (...) and WITH name AS (subquery) are available.
+    window_functions: bool
 
     def placeholder(self, index: int) -> str:
         """Placeholder of the ``index``-th (0-based) bound value."""
@@ -55,6 +61,7 @@ class StandardDialect:
     """SQL understood by DuckDB and SQLite alike (qmark parameters, CASE sums)."""
 
     name = "standard"
+    window_functions = True
 
     def placeholder(self, index: int) -> str:
         return "?"
@@ -89,6 +96,32 @@ class SQLiteDialect(StandardDialect):
     """SQLite (used by the benchmark's comparison copy)."""
 
     name = "sqlite"
+
+
+class ClickHouseDialect(StandardDialect):
+    """ClickHouse (18.16 up): ``%(p0)s`` parameters bound from a dict, sum/sumIf, intDiv buckets.
+
+    Values are formatted into the text on the client (escaped) by the store's connection. Sums of
+    UInt64 stay UInt64 (they wrap past 2**64 bytes, which no traffic store reaches).
+    """
+
+    name = "clickhouse"
+    window_functions = False
+
+    def placeholder(self, index: int) -> str:
+        return f"%(p{index})s"
+
+    def bind(self, values: list[Any]) -> Sequence[Any] | Mapping[str, Any]:
+        return {f"p{i}": v for i, v in enumerate(values)}
+
+    def bucket(self, column: str, step: str) -> str:
+        return f"(intDiv({column}, {step}) * {step})"
+
+    def sum(self, expr: str) -> str:
+        return f"sum({expr})"
+
+    def sum_if(self, expr: str, cond: str) -> str:
+        return f"sumIf({expr}, {cond})"
 
 
 class Params:
