@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the web dashboard into src/trafficatlas/web/dist, then run its unit tests and check the
-# size budget. Needs Node.js >= 20.19 and npm; installs exactly what package-lock.json says.
+# Build the web dashboard into src/trafficatlas/web/dist (API types generated from
+# frontend/openapi.json first), then run its unit tests and check the size budget.
+# Needs Node.js >= 20.19 and npm; installs exactly what package-lock.json says.
 set -euo pipefail
 cd "$(dirname "$0")/../frontend"
 
@@ -16,7 +17,9 @@ node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.ex
 
 echo "== frontend: npm ci" >&2
 npm ci --no-audit --no-fund
-echo "== frontend: type-check and build" >&2
+# `npm run build` first regenerates src/generated/openapi.ts from the committed openapi.json
+# (scripts/export_openapi.py writes it from the app), then type-checks against it.
+echo "== frontend: API types from openapi.json, type-check and build" >&2
 npm run build
 echo "== frontend: unit tests" >&2
 npx vitest run

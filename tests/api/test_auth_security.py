@@ -39,7 +39,7 @@ def test_brute_force_is_rate_limited_and_locks_the_name(fresh_api) -> None:  # t
             )
         assert codes == [401, 401, 401]
         assert locked.status_code == 429  # right password, but the name is locked
-        assert "locked" in locked.json()["detail"]
+        assert "locked" in locked.json()["detail"] and locked.json()["code"] == "throttled"
         assert 0 < int(locked.headers["retry-after"]) <= 600
         # the address is throttled too: 6 attempts a minute, whatever the name
         more = [login(a, f"nobody-{i}", "whatever") for i in range(3)]
@@ -131,9 +131,11 @@ def test_totp_enrolment_and_login(fresh_api) -> None:  # type: ignore[no-untyped
             "/api/auth/login", json={"username": "viewer", "password": VIEWER_PASSWORD}
         )
         assert r.status_code == 401 and "TOTP" in r.json()["detail"]
+        assert r.json()["code"] == "totp_required"  # what the dashboard's login step keys on
         next_code = totp.at(time.time() + 30)  # the current step was used by the enrolment
         bad = {"username": "viewer", "password": VIEWER_PASSWORD, "totp_code": wrong}
-        assert without.post("/api/auth/login", json=bad).status_code == 401
+        refused = without.post("/api/auth/login", json=bad)
+        assert refused.status_code == 401 and refused.json()["code"] == "unauthenticated"
         good = {**bad, "totp_code": next_code}
         assert without.post("/api/auth/login", json=good).status_code == 200
         without.close()

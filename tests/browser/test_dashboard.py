@@ -242,6 +242,116 @@ def test_live_updates_arrive(page: Any) -> None:
     wait_map(page)
 
 
+def test_peers_show_last_handshake_and_endpoint_location(demo: Demo, page: Any) -> None:
+    api = demo.api()
+    rows = api.get("/api/metrics/peers", params={"since": "24h"}).json()["rows"]
+    bob = next(r for r in rows if r["id"] == "peer-2")
+    assert (bob["endpoint"]["country"], bob["endpoint"]["asn"]) == ("DE", 3320)
+    assert bob["endpoint"]["address"] is None  # the demo keeps flow detail off: no raw addresses
+    assert time.time() - 200 < bob["last_handshake"] <= time.time() + 1  # every two minutes
+
+    page.goto("/peers?range=24h")
+    row = page.locator("tbody tr", has=page.get_by_role("link", name="bob-phone"))
+    row.wait_for()
+    headers = page.locator("thead th").all_inner_texts()
+    at = {h.strip().rstrip("▲▼").strip(): i for i, h in enumerate(headers)}
+    cells = row.locator("td")
+    handshake = cells.nth(at["Last handshake"])
+    assert re.fullmatch(r"just now|\d+ (s|min) ago", handshake.inner_text().strip())
+    assert (handshake.get_attribute("title") or "").startswith("Last handshake 20")
+    where = cells.nth(at["Connects from"])
+    assert where.inner_text().strip() == "🇩🇪 Germany"
+    assert where.get_attribute("title") == "AS3320 Deutsche Telekom AG"
+
+    row.get_by_role("link", name="bob-phone").click()
+    page.wait_for_url(re.compile(r"/peers/peer-2"))
+    expect_text(page.get_by_test_id("peer-endpoint"), "🇩🇪 Germany")
+    expect_text(page.get_by_test_id("peer-network"), "AS3320 Deutsche Telekom AG")
+    assert re.fullmatch(
+        r"just now|\d+ (s|min) ago", page.get_by_test_id("peer-handshake").inner_text().strip()
+    )
+    # the map's peer layer puts bob where he connects from
+    wait_map(page)
+    label = page.get_by_test_id("world-map").get_attribute("aria-label") or ""
+    assert label.endswith("Peers connect from Germany.")
+    deadline = time.monotonic() + 10
+    while painted_pixels(page, "zr_4") <= 20 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)  # the peer layer paints after the bubbles
+    assert painted_pixels(page, "zr_4") > 20
+
+
+def live_table(page: Any, caption: str) -> Any:
+    """A table of the Live page once the feed has filled it."""
+    table = page.locator("table", has=page.locator("caption", has_text=caption))
+    table.locator("tbody tr td.num").first.wait_for()
+    return table
+
+
+def test_live_shows_networks_with_sent_and_received(demo: Demo, page: Any) -> None:
+    page.goto("/live")
+    table = live_table(page, "Live traffic by network")
+    headers = [h.strip().rstrip("▲▼").strip() for h in table.locator("thead th").all_inner_texts()]
+    assert headers[:4] == ["Network", "Country", "↑ Sent", "↓ Received"]
+    rows = table.locator("tbody tr")
+    texts = [rows.nth(i).locator("td").first.inner_text() for i in range(min(rows.count(), 10))]
+    # flag, AS number and organization of the remote network (the demo talks to real ASNs)
+    assert all(re.search(r"AS\d+ \S", t) for t in texts), texts
+    sent = [exact_bytes(t) for t in table.locator("tbody td:nth-child(3)").evaluate_all(
+        "(tds) => tds.map((td) => td.title)")]  # fmt: skip
+    got = [exact_bytes(t) for t in table.locator("tbody td:nth-child(4)").evaluate_all(
+        "(tds) => tds.map((td) => td.title)")]  # fmt: skip
+    assert sum(sent) > 0 and sum(got) > 0
+    assert sum(got) > sum(sent)  # the demo's replies (downloads) are larger than its requests
+    countries = live_table(page, "Live traffic by country")
+    assert "↑ Sent" in countries.locator("thead").inner_text()
+
+
+def test_live_and_peers_tables_fit_a_phone(demo: Demo, browser: Any, auth_state: str) -> None:
+    """At 390 px the Live tables keep the name and both directions, the peers table its state,
+    and none of them scrolls sideways."""
+    ctx = browser.new_context(
+        base_url=demo.url,
+        storage_state=auth_state,
+        viewport=VIEWPORTS["phone"],
+        is_mobile=True,
+        has_touch=True,
+        reduced_motion="reduce",
+    )
+    try:
+        page = ctx.new_page()
+        page.goto("/live")
+        for caption in ("Live traffic by network", "Live traffic by country"):
+            live_table(page, caption)
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('.data-table .scroll')]
+                 .map((s) => s.scrollWidth - s.clientWidth)"""
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "live-tables-phone.png"), full_page=True)
+        assert len(wide) == 3 and max(wide) <= 1, f"Live tables wider than their cards: {wide}"
+        table = live_table(page, "Live traffic by network")
+        visible = table.locator("thead th:visible").all_inner_texts()
+        assert [h.strip().rstrip("▲▼").strip() for h in visible] == [
+            "Network",
+            "↑ Sent",
+            "↓ Received",
+        ]
+        # the peers list keeps name, handshake, endpoint and total on a phone, also unscrolled
+        page.goto("/peers?range=24h")
+        page.locator("tbody tr", has=page.get_by_role("link", name="bob-phone")).wait_for()
+        scroll = page.locator(".data-table .scroll")
+        assert scroll.evaluate("(s) => s.scrollWidth - s.clientWidth") <= 1
+        visible = page.locator("thead th:visible").all_inner_texts()
+        assert [" ".join(h.split()).rstrip("▲▼").strip() for h in visible] == [
+            "Peer",
+            "Last handshake",
+            "Connects from",
+            "Total",
+        ]
+    finally:
+        ctx.close()
+
+
 WITH_TOTALS = ("overview", "countries", "asn", "peers", "peer")
 VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { api, ApiError, buildUrl, CSRF_HEADER, errorFromResponse, PATHS, request, setCsrfToken } from '@/api/client'
+import { api, ApiError, buildUrl, call, CSRF_HEADER, errorFromResponse, fillPath, PATHS, request, setCsrfToken } from '@/api/client'
 
 let server: Server
 let base = ''
@@ -29,16 +29,18 @@ beforeAll(async () => {
           return json(401, { detail: 'authentication required' }, { 'WWW-Authenticate': 'Bearer' })
         case PATHS.login: {
           const b = JSON.parse(body) as { password: string; totp_code?: string }
-          if (b.password !== 'right') return json(401, { detail: 'wrong user name or password' })
-          if (!b.totp_code) return json(401, { detail: 'a TOTP code is required for this user' })
+          if (b.password !== 'right') return json(401, { detail: 'wrong user name or password', code: 'unauthenticated' })
+          if (!b.totp_code) return json(401, { detail: 'enter the code from your app', code: 'totp_required' })
           return json(200, { username: 'admin', role: 'admin', csrf_token: 'csrf-1' })
         }
         case PATHS.asn:
           return json(429, { detail: 'too many attempts' }, { 'Retry-After': '7' })
         case PATHS.timeseries:
           return json(422, { detail: [{ loc: ['query', 'step'], msg: 'not a duration' }] })
-        case PATHS.peerGeo('nobody'):
+        case fillPath(PATHS.peerGeo, { peer_id: 'nobody' }):
           return json(404, { detail: "no peer 'nobody'" })
+        case fillPath(PATHS.peerGeo, { peer_id: 'a/b c' }):
+          return json(200, { peer: { id: 'a/b c' }, echo: url.search })
         case PATHS.geoip:
           return json(503, { detail: 'the GeoIP engine is not loaded yet' })
         case '/html':
@@ -93,7 +95,7 @@ describe('request against a server', () => {
 
   it('tells a route the server lacks from a thing that does not exist', async () => {
     expect((await failure(request('GET', '/api/metrics/nothing', {}, viaServer))).kind).toBe('missing')
-    const e = await failure(request('GET', PATHS.peerGeo('nobody'), {}, viaServer))
+    const e = await failure(request('GET', fillPath(PATHS.peerGeo, { peer_id: 'nobody' }), {}, viaServer))
     expect(e.kind).toBe('not-found')
     expect(e.message).toBe("no peer 'nobody'")
   })
@@ -111,7 +113,7 @@ describe('request against a server', () => {
     const wrong = await failure(request('POST', PATHS.login, { body: { username: 'admin', password: 'nope' } }, viaServer))
     expect(wrong.kind).toBe('unauthenticated')
     const step = await failure(request('POST', PATHS.login, { body: { username: 'admin', password: 'right' } }, viaServer))
-    expect(step.kind).toBe('totp-required')
+    expect([step.kind, step.code]).toEqual(['totp-required', 'totp_required'])
     const ok = await request<{ csrf_token: string }>(
       'POST',
       PATHS.login,
@@ -147,7 +149,28 @@ describe('request against a server', () => {
   })
 })
 
+describe('typed calls', () => {
+  it('fill path parameters and send the typed query', async () => {
+    const r = await call('get', PATHS.peerGeo, { path: { peer_id: 'a/b c' }, query: { since: '7d', country: ['CH'], asn: [3303] } }, viaServer)
+    expect(r.peer.id).toBe('a/b c')
+    expect((r as unknown as { echo: string }).echo).toBe('?since=7d&country=CH&asn=3303')
+  })
+
+  it('refuse a template without its value', () => {
+    expect(fillPath('/api/tokens/{token_id}', { token_id: 'ab12' })).toBe('/api/tokens/ab12')
+    expect(() => fillPath('/api/tokens/{token_id}')).toThrow(/token_id/)
+  })
+})
+
 describe('errorFromResponse', () => {
+  it('takes the TOTP step from the code, never from the wording', () => {
+    const worded = errorFromResponse(401, { detail: 'a TOTP code is required for this user' }, new Headers())
+    expect([worded.kind, worded.code]).toEqual(['unauthenticated', null])
+    const coded = errorFromResponse(401, { detail: 'Zwei-Faktor-Code fehlt', code: 'totp_required' }, new Headers())
+    expect([coded.kind, coded.code, coded.message]).toEqual(['totp-required', 'totp_required', 'Zwei-Faktor-Code fehlt'])
+    expect(errorFromResponse(429, { detail: 'locked', code: 'throttled' }, new Headers({ 'Retry-After': '3' })).retryAfter).toBe(3)
+  })
+
   it('treats a proxy without its upstream as unreachable', () => {
     expect(errorFromResponse(502, 'Bad Gateway', new Headers()).kind).toBe('unreachable')
     expect(errorFromResponse(503, '<html>', new Headers()).kind).toBe('unreachable')

@@ -63,4 +63,32 @@ describe('DataTable', () => {
     expect(w.get('[data-export="country-csv"]').attributes('href')).toBe('/api/metrics/geo/export?since=7d&peer=wg-1&by=country&format=csv')
     expect(w.get('[data-export="country-json"]').attributes('href')).toContain('format=json')
   })
+
+  it('marks columns that wrap or that a phone leaves out, in the header and every cell', () => {
+    const cols: Column<Row>[] = [
+      { ...columns[0]!, wrap: true },
+      { ...columns[1]!, hideOnPhone: true },
+    ]
+    const w = make({ columns: cols })
+    const classes = (sel: string) => w.findAll(sel).map((e) => e.classes())
+    expect(classes('th')[0]).toContain('wrap')
+    expect(classes('th')[1]).toEqual(expect.arrayContaining(['num', 'phone-hide']))
+    for (const tr of w.findAll('tbody tr')) {
+      const [name, bytes] = tr.findAll('td')
+      expect(name!.classes()).toContain('wrap')
+      expect(bytes!.classes()).toContain('phone-hide')
+      expect(bytes!.classes()).not.toContain('wrap')
+    }
+  })
+
+  it('shows the first rows of a long list until asked for all', async () => {
+    const w = make({ sort: { key: 'bytes', desc: true }, maxRows: 2 })
+    expect(codes(w)).toEqual(['CH', 'DE'])
+    const more = w.get('button.more')
+    expect(more.text()).toBe('Show all 3 rows')
+    await more.trigger('click')
+    expect(codes(w)).toEqual(['CH', 'DE', 'AT'])
+    expect(w.get('button.more').text()).toBe('Show the first 2 rows')
+    expect(make({ maxRows: 3 }).find('button.more').exists()).toBe(false)
+  })
 })

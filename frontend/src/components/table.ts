@@ -20,6 +20,10 @@ export interface Column<T> {
   /** ...or a button (e.g. "filter by this country"). */
   action?: (row: T) => void
   actionLabel?: (row: T) => string
+  /** Left out at phone width (a detail the row is still readable without). */
+  hideOnPhone?: boolean
+  /** Long text (names): may wrap onto more lines instead of widening the table. */
+  wrap?: boolean
 }
 
 export interface SortState {

@@ -10,7 +10,9 @@ import {
   escapeHtml,
   lineData,
   logExtent,
+  mapSummary,
   type MapOptionSettings,
+  peerData,
   trafficTooltip,
   type WorldMapData,
 } from '@/components/worldMapOptions'
@@ -46,6 +48,8 @@ const data: WorldMapData = {
   peers: [
     { id: 'wg-1', name: 'laptop', latitude: 52.5, longitude: 13.4, total_bytes: 100 },
     { id: 'wg-2', name: null, latitude: null, longitude: null, total_bytes: 50 },
+    { id: 'wg-3', name: 'phone', latitude: null, longitude: null, country: 'CH', total_bytes: 70 },
+    { id: 'wg-4', name: 'tv', latitude: null, longitude: null, country: 'ZZ', total_bytes: 10 },
   ],
   lines: Array.from({ length: 30 }, (_, i) => line(`wg-${i}`, `c${i}`, (i + 1) * 1000)),
   totalBytes: 5_020_010_000,
@@ -170,7 +174,14 @@ describe('flow lines', () => {
 describe('peers', () => {
   it('marks home and located peers only', () => {
     const peers = byId(buildMapOption(data, settings), 'peers')?.data
-    expect(peers?.map((p) => p.name)).toEqual(['This site', 'laptop'])
+    expect(peers?.map((p) => p.name)).toEqual(['This site', 'laptop', 'phone'])
+  })
+
+  it('places a peer at its endpoint, else at its country\'s centroid', () => {
+    const peers = peerData(data, settings.centroids)
+    expect(peers.find((p) => p.id === 'wg-1')?.value).toEqual([13.4, 52.5, 100])
+    expect(peers.find((p) => p.id === 'wg-3')).toEqual({ name: 'phone', value: [8.2, 46.8, 70], id: 'wg-3', country: 'CH' })
+    expect(peers.map((p) => p.id)).toEqual(['wg-1', 'wg-3']) // no place known: not drawn
   })
 })
 
@@ -197,6 +208,21 @@ describe('tooltips', () => {
     expect(format({ seriesId: 'countries', name: 'FR' })).toContain('no traffic')
     expect(format({ seriesId: 'bubbles', data: { country: 'US', city: 'New York', value: [0, 0, 4e9] } })).toContain('New York, United States')
     expect(format({ seriesId: 'peers', data: { id: 'wg-1', name: 'laptop', value: [0, 0, 100] } })).toContain('Peer laptop')
+    expect(format({ seriesId: 'peers', data: { id: 'wg-3', name: 'phone', country: 'CH', value: [0, 0, 70] } })).toContain(
+      'connects from 🇨🇭 Switzerland',
+    )
+    const live = { seriesId: 'bubbles', data: { country: 'US', city: 'Ashburn', value: [0, 0, 30], tx_bytes: 10, rx_bytes: 20 } }
+    expect(format(live)).toContain('↑ 10 B sent · ↓ 20 B received')
+  })
+})
+
+describe('summary', () => {
+  it('names the largest destinations and where peers connect from', () => {
+    expect(mapSummary(data)).toBe(
+      'Largest destinations: United States 5.00 GB, Germany 20.0 MB, Switzerland 3.00 KB. Peers connect from Switzerland, ZZ.',
+    )
+    expect(mapSummary({ ...data, peers: [], countries: [] })).toBe('No traffic with a known country in this range.')
+    expect(mapSummary(null)).toBe('No data yet.')
   })
 })
 

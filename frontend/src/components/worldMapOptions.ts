@@ -27,14 +27,19 @@ export interface MapPlaceDatum {
   latitude: number
   longitude: number
   total_bytes: number
+  /** Sent and received bytes, when the source gives them (the live feed does). */
+  tx_bytes?: number
+  rx_bytes?: number
   flows?: number
 }
 
 export interface MapPeerDatum {
   id: string
   name: string | null
+  /** Where the peer connects from: its endpoint's coordinates, else its country's centroid. */
   latitude: number | null
   longitude: number | null
+  country?: string | null
   total_bytes: number
 }
 
@@ -133,6 +138,8 @@ export function bubbleData(data: WorldMapData, centroids: Record<string, [number
       value: [p.longitude, p.latitude, p.total_bytes],
       country: p.country,
       city: p.city,
+      tx_bytes: p.tx_bytes,
+      rx_bytes: p.rx_bytes,
       flows: p.flows,
     })
   }
@@ -153,6 +160,26 @@ export function bubbleData(data: WorldMapData, centroids: Record<string, [number
   return out
     .sort((a, b) => b.value[2] - a.value[2])
     .map((b) => ({ ...b, symbolSize: bubbleSize(b.value[2], max) }))
+}
+
+interface PeerDatum {
+  name: string
+  value: [number, number, number]
+  id: string
+  country: string
+}
+
+/** Peers where they connect from: the endpoint's coordinates, else its country's centroid. */
+export function peerData(data: WorldMapData, centroids: Record<string, [number, number]>): PeerDatum[] {
+  const out: PeerDatum[] = []
+  for (const x of data.peers) {
+    const country = x.country ?? ''
+    const at: [number, number] | undefined =
+      x.latitude !== null && x.longitude !== null ? [x.longitude, x.latitude] : country ? centroids[country] : undefined
+    if (!at) continue
+    out.push({ name: x.name || x.id, value: [at[0], at[1], x.total_bytes], id: x.id, country })
+  }
+  return out
 }
 
 interface LineDatum {
@@ -274,9 +301,7 @@ export function buildMapOption(data: WorldMapData, s: MapOptionSettings): MapOpt
     })
   }
   if (layers.peers) {
-    const peers = data.peers
-      .filter((x) => x.latitude !== null && x.longitude !== null)
-      .map((x) => ({ name: x.name || x.id, value: [x.longitude, x.latitude, x.total_bytes], id: x.id }))
+    const peers = peerData(data, s.centroids)
     const home = data.home ? [{ name: 'This site', value: [data.home.longitude, data.home.latitude, total], id: '' }] : []
     series.push({
       id: 'peers',
@@ -355,7 +380,9 @@ function tooltipFor(params: TooltipParams, total: number): string {
     case 'peers': {
       const bytes = (d.value as number[] | undefined)?.[2] ?? 0
       const who = d.id ? `Peer ${escapeHtml(String(d.name ?? ''))}` : 'This site'
-      return `<strong>${who}</strong><br>${humanBytes(bytes)} <span class="tt-exact">(${exactBytes(bytes)})</span>`
+      const code = String(d.country ?? '')
+      const from = code ? `<br>connects from ${countryFlag(code)} ${escapeHtml(countryName(code))}` : ''
+      return `<strong>${who}</strong>${from}<br>${humanBytes(bytes)} <span class="tt-exact">(${exactBytes(bytes)})</span>`
     }
     default: {
       const code = params.name ?? ''
@@ -374,6 +401,19 @@ function tooltipFor(params: TooltipParams, total: number): string {
       )
     }
   }
+}
+
+/** What the map shows, in words (the canvas says nothing to a screen reader). */
+export function mapSummary(data: WorldMapData | null): string {
+  if (!data) return 'No data yet.'
+  const top = [...data.countries]
+    .filter((c) => c.code)
+    .sort((a, b) => b.total_bytes - a.total_bytes)
+    .slice(0, 5)
+    .map((c) => `${countryName(c.code)} ${humanBytes(c.total_bytes)}`)
+  const dest = top.length ? `Largest destinations: ${top.join(', ')}.` : 'No traffic with a known country in this range.'
+  const from = [...new Set(data.peers.map((p) => p.country).filter((c): c is string => !!c))].map((c) => countryName(c))
+  return from.length ? `${dest} Peers connect from ${from.join(', ')}.` : dest
 }
 
 /** The country a click on the map means, or null (a click on a line, a peer, the sea). */

@@ -17,7 +17,14 @@ export function worldMapData(
   if (live) {
     return {
       home: map?.home ?? null,
-      countries: live.countries.map((c) => ({ code: c.code, name: c.name, total_bytes: c.total_bytes, flows: c.flows })),
+      countries: live.countries.map((c) => ({
+        code: c.code,
+        name: c.name,
+        total_bytes: c.total_bytes,
+        tx_bytes: c.tx_bytes,
+        rx_bytes: c.rx_bytes,
+        flows: c.flows,
+      })),
       points: live.points,
       peers: map?.peers ?? [],
       lines: map?.lines ?? [],

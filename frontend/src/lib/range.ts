@@ -97,7 +97,9 @@ function epoch(local: string): number {
   return Math.floor(new Date(local).getTime() / 1000)
 }
 
-/** since/until and filters as the API takes them. */
+type Direction = NonNullable<DataQuery['direction']>[number]
+
+/** since/until and filters as the API takes them (typed by the OpenAPI schema). */
 export function apiQuery(state: ViewState): DataQuery {
   const q: DataQuery = {}
   if (state.range === 'live') q.since = LIVE_SINCE
@@ -105,7 +107,14 @@ export function apiQuery(state: ViewState): DataQuery {
     q.since = String(epoch(state.from))
     if (state.to) q.until = String(epoch(state.to))
   } else q.since = state.range
-  for (const key of FILTER_KEYS) if (state.filters[key].length) q[key] = state.filters[key]
+  const f = state.filters
+  if (f.peer.length) q.peer = f.peer
+  // parseQuery let only valid directions and numeric ASNs through
+  if (f.direction.length) q.direction = f.direction as Direction[]
+  if (f.interface.length) q.interface = f.interface
+  if (f.source.length) q.source = f.source
+  if (f.country.length) q.country = f.country
+  if (f.asn.length) q.asn = f.asn.map(Number)
   return q
 }
 

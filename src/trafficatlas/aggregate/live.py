@@ -3,8 +3,8 @@
 Each second holds NumPy columns grouped by (peer, direction, country, asn, location record) with
 bytes, packets and flows; windows sum the seconds they cover. Nothing per group is a Python
 object while it is kept (that would load the garbage collector on the ingest path): city names
-and coordinates are resolved only when a window is read. Memory is bounded by ``window_s``
-seconds of grouped rows.
+and coordinates (and AS organizations) are resolved only when a window is read. Memory is
+bounded by ``window_s`` seconds of grouped rows.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class LiveRow:
     direction: int
     country: str
     asn: int
+    as_org: str | None
     city: str
     latitude: float | None
     longitude: float | None
@@ -47,6 +48,39 @@ KEYS = ("peer", "direction", "country", "asn", "city")
 VALUES = ("bytes", "packets", "flows")
 
 
+class AsnOrgs:
+    """AS number → organization from the ASN layers of one GeoIP snapshot (first layer wins).
+
+    Built once per snapshot: per layer, its distinct AS numbers sorted with the organization of
+    their first record, so a window's numbers are looked up with one ``searchsorted`` per layer.
+    """
+
+    def __init__(self, layers: Any) -> None:
+        self._tables: list[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = []
+        for db in getattr(layers, "asn", ()):
+            cols = db.table.records.columns
+            if "asn" not in cols or "as_org" not in cols or not len(cols["asn"]):
+                continue
+            numbers, first = np.unique(np.asarray(cols["asn"]), return_index=True)
+            orgs = np.asarray(cols["as_org"], dtype=object)[first]
+            self._tables.append((numbers, orgs))
+
+    def names(self, asns: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Organization per AS number (None unknown, and for 0)."""
+        asns = np.asarray(asns)
+        out = np.full(len(asns), None, dtype=object)
+        todo = asns != 0
+        for numbers, orgs in self._tables:
+            if not todo.any():
+                break
+            idx = np.minimum(np.searchsorted(numbers, asns), len(numbers) - 1)
+            hit = todo & (numbers[idx] == asns)
+            hit[hit] = np.array([o is not None for o in orgs[idx[hit]]], dtype=bool)
+            out[hit] = orgs[idx[hit]]
+            todo &= ~hit
+        return out
+
+
 class LiveView:
     """Per-second grouped traffic for the last ``window_s`` seconds (thread-safe)."""
 
@@ -54,6 +88,7 @@ class LiveView:
         self.window_s = window_s
         self._seconds: deque[_Second] = deque()
         self._lock = threading.Lock()
+        self._orgs: tuple[Any, AsnOrgs] | None = None  # for the latest layers snapshot
 
     def add(self, eb: Any, now: float | None = None) -> None:
         """Add an EnrichedBatch (pipeline live sink)."""
@@ -97,6 +132,7 @@ class LiveView:
             keys = {k: np.concatenate([p[k] for p in parts]) for k in KEYS}
             vals = {k: np.concatenate([p[k] for p in parts]) for k in VALUES}
             g, v = group_sum(keys, vals)
+            orgs = self._asn_orgs(layers).names(g["asn"])
             for i in range(len(g["peer"])):
                 city, lat, lon = layers.place(int(g["city"][i]))
                 out.append(
@@ -105,6 +141,7 @@ class LiveView:
                         direction=int(g["direction"][i]),
                         country=decode_country(int(g["country"][i])) or "",
                         asn=int(g["asn"][i]),
+                        as_org=orgs[i],
                         city=city,
                         latitude=lat,
                         longitude=lon,
@@ -114,6 +151,14 @@ class LiveView:
                     )
                 )
         return out
+
+    def _asn_orgs(self, layers: Any) -> AsnOrgs:
+        cached = self._orgs
+        if cached is not None and cached[0] is layers:
+            return cached[1]
+        orgs = AsnOrgs(layers)
+        self._orgs = (layers, orgs)  # a reload swaps the layers: built again on the next read
+        return orgs
 
     def by_country(
         self, window_s: int | None = None, now: float | None = None

@@ -1,11 +1,22 @@
-"""How user-caused errors become HTTP answers: one clear message, never a traceback."""
+"""How user-caused errors become HTTP answers: one clear message, never a traceback.
+
+Every answer made here is ``{"detail": message, "code": code}``: the message is for people, the
+code (one of :data:`ErrorCode`) for programs, such as the dashboard's login asking for the TOTP
+step. Errors FastAPI raises itself (404 of an unknown path, 422 validation) have no code.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from trafficatlas.auth.errors import AuthError
+from trafficatlas.api.models.common import ErrorCode
+from trafficatlas.auth.errors import (
+    AuthError,
+    ForbiddenError,
+    LoginThrottledError,
+    TotpRequiredError,
+)
 from trafficatlas.auth.passwords import PasswordPolicyError
 from trafficatlas.errors import ConfigError, DatabaseError, DownloadError, TrafficAtlasError
 from trafficatlas.logging import get_logger
@@ -30,8 +41,21 @@ def error_doc(*codes: int) -> dict[int | str, dict[str, object]]:
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
 
 
-def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+def _json(
+    status: int, detail: str, code: ErrorCode, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code=status, headers=headers)
+
+
+def auth_code(exc: AuthError) -> ErrorCode:
+    """The stable code of an authentication failure."""
+    if isinstance(exc, TotpRequiredError):
+        return "totp_required"
+    if isinstance(exc, LoginThrottledError):
+        return "throttled"
+    if isinstance(exc, ForbiddenError):
+        return "forbidden"
+    return "unauthenticated"
 
 
 def install(app: FastAPI) -> None:
@@ -44,33 +68,33 @@ def install(app: FastAPI) -> None:
             headers["WWW-Authenticate"] = "Bearer"
         if exc.retry_after is not None:
             headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-        return _json(exc.status, str(exc), headers)
+        return _json(exc.status, str(exc), auth_code(exc), headers)
 
     @app.exception_handler(FlowDetailDisabledError)
     async def flows_off(request: Request, exc: FlowDetailDisabledError) -> JSONResponse:
-        return _json(403, str(exc))
+        return _json(403, str(exc), "flow_detail_disabled")
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:
-        return _json(400, str(exc))
+        return _json(400, str(exc), "invalid_query")
 
     @app.exception_handler(PasswordPolicyError)
     async def weak_password(request: Request, exc: PasswordPolicyError) -> JSONResponse:
-        return _json(400, str(exc))
+        return _json(400, str(exc), "weak_password")
 
     @app.exception_handler(DatabaseError)
     async def database_error(request: Request, exc: DatabaseError) -> JSONResponse:
         log.error("database error", path=request.url.path, error=str(exc))
-        return _json(503, str(exc))
+        return _json(503, str(exc), "unavailable")
 
     @app.exception_handler(DownloadError)
     async def download_error(request: Request, exc: DownloadError) -> JSONResponse:
-        return _json(409, str(exc))
+        return _json(409, str(exc), "download_failed")
 
     @app.exception_handler(ConfigError)
     async def config_error(request: Request, exc: ConfigError) -> JSONResponse:
-        return _json(400, str(exc))
+        return _json(400, str(exc), "invalid_config")
 
     @app.exception_handler(TrafficAtlasError)
     async def other_error(request: Request, exc: TrafficAtlasError) -> JSONResponse:
-        return _json(400, str(exc))
+        return _json(400, str(exc), "invalid")

@@ -86,6 +86,7 @@ def _run_demo(
         HOME_LATITUDE,
         HOME_LONGITUDE,
         PEER_NAMES,
+        endpoint_addresses,
         new_admin_password,
         peer_prefixes,
         register_peers,
@@ -126,6 +127,11 @@ def _run_demo(
         runtime.start()
         assert runtime.pipeline is not None
         runtime.pipeline.classifier.set_peer_prefixes(peer_prefixes(peers))
+        endpoints = endpoint_addresses(peers)
+        handshakes = threading.Thread(
+            target=_report_peers, args=(runtime, endpoints, stop), daemon=True
+        )
+        handshakes.start()
         if duration is not None:
             # SIGINT, like Ctrl-C: the server's handler stops it, or KeyboardInterrupt before that
             timer = threading.Timer(duration, lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -182,6 +188,18 @@ def _run_demo(
         sys.stdout.flush()
         if tmp:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _report_peers(runtime: Runtime, endpoints: dict[str, str], stop: threading.Event) -> None:
+    """The demo peers' handshakes and endpoints, as a WireGuard listing would report them."""
+    import time
+
+    from trafficatlas.demo.site import report_peer_state
+
+    while True:
+        report_peer_state(runtime.peer_states, endpoints, time.time())
+        if stop.wait(5.0):
+            return
 
 
 def _show_live(runtime: Runtime, console: Console, stop: threading.Event) -> None:

@@ -3,6 +3,8 @@
 The traffic model numbers its peers 0..N-1 and gives peer ``i`` the tunnel addresses
 10.8.0.(i+2) and fd00:8::(i+2); here those addresses are attributed to stable peer ids
 (``peer-<i+1>``, what the pipeline stores) with human names kept in the metadata store.
+Each peer also connects from a public address of a real consumer ISP (its WireGuard endpoint)
+and shakes hands every two minutes, reported as a WireGuard listing would.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from trafficatlas.demo.traffic import PEER_NET_V4, PEER_NET_V6_HI
 
 if TYPE_CHECKING:
     from trafficatlas.classify.prefixes import Network
+    from trafficatlas.enrich.rangetable import RangeTable
+    from trafficatlas.peerstate import PeerStates
     from trafficatlas.settings import Settings
 
 # The site's own location (Zürich): where the map's flow lines start.
@@ -36,6 +42,12 @@ PEER_NAMES = (
     "mallory-tv",
     "oscar-server",
 )
+
+
+# Consumer ISPs the peers connect from, by AS number (in PEER_NAMES order): Swisscom, Deutsche
+# Telekom, Comcast, Virgin Media, Orange, KDDI, KPN, Telefonica, Korea Telecom, Telstra, Shaw, Claro
+ENDPOINT_ASNS = (3303, 3320, 7922, 5089, 3215, 2516, 1136, 3352, 4766, 1221, 6327, 28573)
+HANDSHAKE_EVERY_S = 120  # WireGuard shakes hands again every two minutes while traffic flows
 
 
 def peer_id(index: int) -> str:
@@ -67,6 +79,35 @@ def register_peers(metadata_path: Path, peers: int) -> None:
     with MetadataStore(metadata_path) as meta:
         for i in range(peers):
             meta.set_peer(peer_id(i), name=peer_name(i))
+
+
+def endpoint_addresses(peers: int, table: RangeTable | None = None) -> dict[str, str]:
+    """Peer id → a public IPv4 address inside its ISP's ranges (``table``: the bundled ASN
+    table by default), the same on every run."""
+    if table is None:
+        from trafficatlas.enrich.bundled import load_bundled
+
+        table = load_bundled().asn
+    values = table.v4_values
+    asn_of = table.records.columns["asn"][np.maximum(values, 0)]
+    out: dict[str, str] = {}
+    for i in range(peers):
+        ranges = np.flatnonzero((values >= 0) & (asn_of == ENDPOINT_ASNS[i % len(ENDPOINT_ASNS)]))
+        if not len(ranges):
+            continue  # a table without this ISP: the peer has no endpoint
+        r = int(ranges[(len(ranges) // 2 + i) % len(ranges)])
+        start = int(table.v4_starts[r])
+        end = int(table.v4_starts[r + 1]) if r + 1 < len(table.v4_starts) else 1 << 32
+        address = start + min(17 + i, max(0, (end - start) // 2))
+        out[peer_id(i)] = str(ipaddress.IPv4Address(address))
+    return out
+
+
+def report_peer_state(states: PeerStates, endpoints: dict[str, str], now: float) -> None:
+    """The peers' latest handshake (each on its own two-minute beat) and endpoint."""
+    for i, (pid, address) in enumerate(endpoints.items()):
+        phase = (i * 37) % HANDSHAKE_EVERY_S
+        states.report(pid, now - (now - phase) % HANDSHAKE_EVERY_S, address)
 
 
 def new_admin_password() -> str:

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from pydantic import BaseModel, Field
 
 from trafficatlas.query.models import Totals as QueryTotals
+
+# Stable reasons of error answers (see api/errors.py).
+ErrorCode = Literal[
+    "unauthenticated",  # no credentials, or wrong, expired or revoked ones
+    "totp_required",  # user name and password were right: send them again with a TOTP code
+    "forbidden",  # authenticated, but not allowed
+    "throttled",  # too many attempts (Retry-After)
+    "flow_detail_disabled",  # the route needs store.flow_detail.enabled
+    "invalid_query",  # parameters the query cannot answer
+    "weak_password",  # the password policy refused a new password
+    "unavailable",  # the store or a database is not available
+    "download_failed",  # a GeoIP update could not be fetched
+    "invalid_config",  # a setting or configured file is wrong
+    "invalid",  # any other refused request
+]
+ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
 # Fields that differ between requests answered by the same cached result (spliced in).
 VOLATILE_FIELDS = ("requested_since", "requested_until")
@@ -14,6 +32,11 @@ class ErrorResponse(BaseModel):
     """An error the caller can act on."""
 
     detail: str = Field(description="What went wrong, in one sentence.")
+    code: ErrorCode | None = Field(
+        default=None,
+        description="Stable reason for programs (e.g. `totp_required`: log in again with a "
+        "TOTP code); absent on errors of request validation and unknown paths.",
+    )
 
 
 class Totals(BaseModel):

@@ -79,8 +79,11 @@ class MapPeer(BaseModel):
     id: str = Field(description="Stable peer id.")
     name: str | None = Field(description="Peer name.")
     total_bytes: int = Field(description="Bytes of this peer in the range.")
-    latitude: float | None = Field(description="Where the peer is, when known.")
-    longitude: float | None = Field(description="Where the peer is, when known.")
+    country: str | None = Field(
+        description="Country of the peer's endpoint, when known (never for private peers)."
+    )
+    latitude: float | None = Field(description="Where the peer's endpoint is, when known.")
+    longitude: float | None = Field(description="Where the peer's endpoint is, when known.")
 
 
 class MapLine(BaseModel):

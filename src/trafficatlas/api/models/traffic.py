@@ -12,7 +12,36 @@ KeyValue = str | int
 AttrValue = str | float | int | None
 
 
-class PeerRow(TrafficValues):
+class PeerEndpoint(BaseModel):
+    """Where a peer connects from (its WireGuard endpoint), located by the GeoIP databases."""
+
+    address: str | None = Field(
+        description="The endpoint's IP address: only when flow detail is on "
+        "(store.flow_detail.enabled), else None."
+    )
+    country: str | None = Field(description="ISO country code (None when not geolocated).")
+    country_name: str | None = Field(description="Country name.")
+    city: str | None = Field(description="City, when the databases know it.")
+    latitude: float | None = Field(description="Latitude (WGS 84), when known.")
+    longitude: float | None = Field(description="Longitude (WGS 84), when known.")
+    asn: int | None = Field(description="Autonomous system of the endpoint address.")
+    organization: str | None = Field(description="The AS's organization.")
+
+
+class PeerStatus(BaseModel):
+    """A peer's current state as its source reports it (WireGuard)."""
+
+    last_handshake: float | None = Field(
+        description="Latest completed handshake (epoch seconds); None when there was none or "
+        "the peer is not a WireGuard peer."
+    )
+    endpoint: PeerEndpoint | None = Field(
+        description="Where the peer connects from; None when unknown, and always for private "
+        "peers (their endpoint is never geolocated)."
+    )
+
+
+class PeerRow(TrafficValues, PeerStatus):
     id: str = Field(description="Stable peer id (what traffic rows carry; renames keep it).")
     name: str | None = Field(description="Display name.")
     private: bool = Field(description="Opted out: its traffic counts, its geography is not kept.")
@@ -49,8 +78,8 @@ class PeerUpdateResult(BaseModel):
     scrubbed_rows: int = Field(description="Stored rows whose geography was blanked.")
 
 
-class PeerGeoResponse(RangeResult):
-    """One peer's traffic by remote country."""
+class PeerGeoResponse(RangeResult, PeerStatus):
+    """One peer's traffic by remote country, with its last handshake and endpoint."""
 
     peer: PeerInfo
     rows: list[PeerCountry] = Field(description="Countries, most bytes first.")

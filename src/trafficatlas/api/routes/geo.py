@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from trafficatlas.api.deps import Authenticated, Ctx, scoped
@@ -24,7 +25,9 @@ from trafficatlas.api.models.geo import (
     MapPoint,
     MapResponse,
 )
+from trafficatlas.api.models.traffic import PeerStatus
 from trafficatlas.api.params import Limit, TimeRange, filters, time_range
+from trafficatlas.api.peerstate import NO_STATUS, cache_part, peer_statuses
 from trafficatlas.api.querying import answer, range_fields
 from trafficatlas.enrich.countries import country_flag, country_name
 from trafficatlas.query import Filters, TopRow, top
@@ -163,8 +166,26 @@ async def cities(
     return await answer(ctx, "cities", rng, f, (limit,), lambda s: cities_result(s, f, rng, limit))
 
 
+def map_peer(x: TopRow, status: PeerStatus) -> MapPeer:
+    """A peer with traffic, placed at its endpoint when that is located."""
+    e = status.endpoint
+    return MapPeer(
+        id=str(x.key["peer"]),
+        name=str(x.attrs["peer_name"]) if x.attrs.get("peer_name") else None,
+        total_bytes=x.bytes,
+        country=e.country if e else None,
+        latitude=e.latitude if e else None,
+        longitude=e.longitude if e else None,
+    )
+
+
 def map_result(
-    store: Store, settings: Settings, f: Filters, rng: TimeRange, lines: int
+    store: Store,
+    settings: Settings,
+    f: Filters,
+    rng: TimeRange,
+    lines: int,
+    statuses: dict[str, PeerStatus],
 ) -> MapResponse:
     a = settings.api
     home = None
@@ -211,13 +232,7 @@ def map_result(
             for x in geo_countries
         ],
         peers=[
-            MapPeer(
-                id=str(x.key["peer"]),
-                name=str(x.attrs["peer_name"]) if x.attrs.get("peer_name") else None,
-                total_bytes=x.bytes,
-                latitude=None,  # peer endpoint locations are not stored yet
-                longitude=None,
-            )
+            map_peer(x, statuses.get(str(x.key["peer"]), NO_STATUS))
             for x in by_peer.rows
             if x.key.get("peer")
         ],
@@ -251,9 +266,16 @@ async def world_map(
         int, Query(ge=0, le=10_000, description="Top peer-to-city flows returned as lines.")
     ] = 50,
 ) -> Response:
-    """Points with coordinates and intensity, country aggregates, peers, and top flows."""
+    """Points with coordinates and intensity, country aggregates, peers (at their endpoints'
+    locations when known), and top flows."""
     f = scoped(where, principal)
     settings = ctx.settings
+    statuses = await run_in_threadpool(peer_statuses, ctx)
     return await answer(
-        ctx, "map", rng, f, (lines,), lambda s: map_result(s, settings, f, rng, lines)
+        ctx,
+        "map",
+        rng,
+        f,
+        (lines, cache_part(statuses)),
+        lambda s: map_result(s, settings, f, rng, lines, statuses),
     )

@@ -18,10 +18,12 @@ from trafficatlas.api.models.traffic import (
     PeerInfo,
     PeerRow,
     PeersResponse,
+    PeerStatus,
     PeerUpdate,
     PeerUpdateResult,
 )
 from trafficatlas.api.params import TimeRange, filters, time_range
+from trafficatlas.api.peerstate import NO_STATUS, cache_part, peer_statuses
 from trafficatlas.api.querying import answer, range_fields
 from trafficatlas.enrich.countries import country_name
 from trafficatlas.query import Filters, top
@@ -43,7 +45,13 @@ def peer_info(p: Peer) -> PeerInfo:
     )
 
 
-def peers_result(store: Store, meta: MetadataStore, f: Filters, rng: TimeRange) -> PeersResponse:
+def peers_result(
+    store: Store,
+    meta: MetadataStore,
+    f: Filters,
+    rng: TimeRange,
+    statuses: dict[str, PeerStatus],
+) -> PeersResponse:
     r = top(store, ["peer"], f, None, rng.since, rng.until)
     known = {p.id: p for p in meta.peers()}
     rows: list[PeerRow] = []
@@ -60,24 +68,39 @@ def peers_result(store: Store, meta: MetadataStore, f: Filters, rng: TimeRange) 
                 name=p.name if p else None,
                 private=p.private if p else False,
                 **traffic_values(x, x.percent),
+                **statuses.get(pid, NO_STATUS).model_dump(),
             )
         )
     for pid, p in known.items():
         if pid not in seen and (not f.peer or pid in f.peer):
             zero = dict.fromkeys(("total_bytes", "tx_bytes", "rx_bytes", "packets", "flows"), 0)
-            rows.append(PeerRow(id=pid, name=p.name, private=p.private, percent=0.0, **zero))
+            status = statuses.get(pid, NO_STATUS).model_dump()
+            rows.append(
+                PeerRow(id=pid, name=p.name, private=p.private, percent=0.0, **zero, **status)
+            )
     return PeersResponse(**range_fields(r), rows=rows, totals=Totals.of(r.totals))
 
 
 @router.get("", operation_id="peers_list", response_model=PeersResponse)
 async def peers(ctx: Ctx, principal: Authenticated, rng: Range, where: Where) -> Response:
-    """Every peer with its traffic in the range (a peer credential sees only itself)."""
+    """Every peer with its traffic in the range, last handshake and endpoint location (a peer
+    credential sees only itself)."""
     f = scoped(where, principal)
     meta = ctx.metadata
-    return await answer(ctx, "peers", rng, f, (), lambda s: peers_result(s, meta, f, rng))
+    statuses = await run_in_threadpool(peer_statuses, ctx)
+    return await answer(
+        ctx,
+        "peers",
+        rng,
+        f,
+        (cache_part(statuses),),
+        lambda s: peers_result(s, meta, f, rng, statuses),
+    )
 
 
-def peer_geo_result(store: Store, peer: Peer, f: Filters, rng: TimeRange) -> PeerGeoResponse:
+def peer_geo_result(
+    store: Store, peer: Peer, f: Filters, rng: TimeRange, status: PeerStatus
+) -> PeerGeoResponse:
     r = top(store, ["country"], f, None, rng.since, rng.until)
     rows = []
     for x in r.rows:
@@ -90,7 +113,11 @@ def peer_geo_result(store: Store, peer: Peer, f: Filters, rng: TimeRange) -> Pee
             )
         )
     return PeerGeoResponse(
-        **range_fields(r), peer=peer_info(peer), rows=rows, totals=Totals.of(r.totals)
+        **range_fields(r),
+        **status.model_dump(),
+        peer=peer_info(peer),
+        rows=rows,
+        totals=Totals.of(r.totals),
     )
 
 
@@ -103,7 +130,8 @@ def peer_geo_result(store: Store, peer: Peer, f: Filters, rng: TimeRange) -> Pee
 async def peer_geo(
     ctx: Ctx, principal: Authenticated, peer_id: PeerId, rng: Range, where: Where
 ) -> Response:
-    """One peer's traffic by remote country (a private peer shows totals only)."""
+    """One peer's traffic by remote country, its last handshake and endpoint location (a
+    private peer shows totals and handshake only)."""
     check_peer_access(principal, peer_id)
     if where.peer and where.peer != [peer_id]:
         raise HTTPException(400, "the peer filter contradicts the peer in the path")
@@ -111,8 +139,14 @@ async def peer_geo(
     if peer is None:
         raise HTTPException(404, f"no peer {peer_id!r}")
     f = where.model_copy(update={"peer": [peer_id]})
+    status = (await run_in_threadpool(peer_statuses, ctx)).get(peer_id, NO_STATUS)
     return await answer(
-        ctx, "peer_geo", rng, f, (peer_id,), lambda s: peer_geo_result(s, peer, f, rng)
+        ctx,
+        "peer_geo",
+        rng,
+        f,
+        (peer_id, status.model_dump_json()),
+        lambda s: peer_geo_result(s, peer, f, rng, status),
     )
 
 
