@@ -37,6 +37,12 @@ def configure_logging(level: str = "info", fmt: LogFormat = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
+    # clickhouse-driver logs every failed connection attempt as a warning with a traceback;
+    # the store raises StoreUnavailable and the spool logs an outage once, so keep its own
+    # messages for debugging.
+    logging.getLogger("clickhouse_driver").setLevel(
+        numeric if numeric <= logging.DEBUG else logging.ERROR
+    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

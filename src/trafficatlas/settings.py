@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(default_factory=default_data_dir)
+    # What `serve` runs: "all" (one process), "collector" (sources + pipeline into the shared
+    # store) or "api" (API and dashboard over the shared store); see runtime.check_role.
+    role: Literal["all", "collector", "api"] = "all"
     log: LogSettings = Field(default_factory=LogSettings)
     geoip: GeoIPSettings = Field(default_factory=GeoIPSettings)
     classify: ClassifySettings = Field(default_factory=ClassifySettings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -72,6 +73,8 @@ def test_demo_top_while_running_and_after_restart(tmp_path: Path) -> None:
     proc = start_demo(data, duration=14, history=0.25)
     try:
         wait_socket(data, proc)
+        sock = next(data.glob("*.sock"))
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600  # only its owner may connect
         live = cli("top", "--by", "country", "--since", "2d", "--json", data_dir=data)
         assert live.returncode == 0, live.stderr
         result = json.loads(live.stdout)

@@ -52,7 +52,7 @@ def create_app(
         return _local_app(runtime)
     from prometheus_client import CollectorRegistry
 
-    from trafficatlas.api import errors
+    from trafficatlas.api import errors, schema
     from trafficatlas.api.cache import ResultCache
     from trafficatlas.api.context import ApiContext
     from trafficatlas.api.routes import (
@@ -107,7 +107,9 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        generate_unique_id_function=schema.operation_id,
     )
+    schema.install(app)
     app.state.ctx = ctx
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TrafficAtlasCollector(runtime, cache))

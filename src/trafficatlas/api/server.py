@@ -7,6 +7,7 @@ import contextlib
 import gc
 import os
 import signal
+import socket
 from collections.abc import Generator
 from pathlib import Path
 
@@ -20,21 +21,56 @@ from trafficatlas.runtime import Runtime, socket_usable
 class _Server(uvicorn.Server):
     """A uvicorn server that leaves signal handling to :func:`serve_forever`."""
 
+    def __init__(self, config: uvicorn.Config, sock: socket.socket | None = None) -> None:
+        super().__init__(config)
+        self._sock = sock
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().serve(sockets=sockets or ([self._sock] if self._sock else None))
+
+
+def owner_only_socket(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path`` that only its owner may connect to (mode 0600).
+
+    Bound here rather than by uvicorn, which makes a new socket file world-writable (0666).
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)  # created 0600: never briefly open to others
+    try:
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot create the local socket {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old_umask)
+    return sock
+
 
 def serve_forever(runtime: Runtime, host: str, port: int, socket_path: Path) -> None:
-    """Serve until SIGINT/SIGTERM; the socket file is owner-only and removed at exit."""
+    """Serve until SIGINT/SIGTERM; the socket file is owner-only and removed at exit.
+
+    A collector (role = collector) answers only health and metrics on ``host:port``.
+    """
     if socket_usable(socket_path):
         raise ConfigError(f"another trafficatlas server is running (socket {socket_path})")
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()  # a stale socket from a crashed run
     socket_path.parent.mkdir(parents=True, exist_ok=True)
+    if runtime.settings.role == "collector":
+        from trafficatlas.api.collector_app import create_collector_app
+
+        app = create_collector_app(runtime)
+    else:
+        app = create_app(runtime)
     net = _Server(
         uvicorn.Config(
-            create_app(runtime),
+            app,
             host=host,
             port=port,
             log_level="warning",
@@ -47,21 +83,21 @@ def serve_forever(runtime: Runtime, host: str, port: int, socket_path: Path) -> 
     # in flight for tens of milliseconds.
     gc.collect()
     gc.freeze()
-    old_umask = os.umask(0o177)  # the socket is created 0600: only its owner may connect
+    sock = owner_only_socket(socket_path)
     try:
         local = _Server(
             uvicorn.Config(
                 create_app(runtime, local=True),
-                uds=str(socket_path),
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
-            )
+            ),
+            sock,
         )
         asyncio.run(_run(net, local))
     finally:
         gc.unfreeze()  # let shutdown free everything again (native objects report leaks otherwise)
-        os.umask(old_umask)
+        sock.close()
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
 

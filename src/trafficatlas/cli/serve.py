@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -26,6 +26,15 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Listen address (default from config).")
         ] = None,
         port: Annotated[int | None, typer.Option(help="Listen port (default from config).")] = None,
+        role: Annotated[
+            Literal["all", "collector", "api"] | None,
+            typer.Option(
+                help="all: one process; collector: sources + pipeline into the shared store "
+                "(serves only health and metrics); api: API and dashboard over the shared "
+                "store. Default from config (role).",
+                show_default=False,
+            ),
+        ] = None,
     ) -> None:
         """Run the pipeline, the store and the HTTP server until SIGINT/SIGTERM."""
         from trafficatlas.api.server import serve_forever
@@ -34,6 +43,8 @@ def register(app: typer.Typer) -> None:
         from trafficatlas.settings import load_settings
 
         settings = load_settings(config)
+        if role is not None:  # the command line beats the file and the environment
+            settings = settings.model_copy(update={"role": role})
         configure_logging(settings.log.level, settings.log.format)
         runtime = Runtime(settings)
         runtime.start()

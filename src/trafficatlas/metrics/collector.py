@@ -28,9 +28,14 @@ log = get_logger("metrics")
 class TrafficAtlasCollector(Collector):
     """Collects traffic counters, component health and API cache figures of one runtime."""
 
-    def __init__(self, runtime: Runtime, cache: ResultCache | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, cache: ResultCache | None = None, *, traffic: bool = True
+    ) -> None:
+        """``traffic=False`` leaves out the store's traffic totals (a collector's listener: the
+        shared store's totals are the API nodes' to export, once)."""
         self.runtime = runtime
         self.cache = cache
+        self.traffic = traffic
         self._lock = threading.Lock()
         self._traffic: tuple[int, list[Metric]] | None = None
 
@@ -39,12 +44,14 @@ class TrafficAtlasCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._traffic_families()
+        if self.traffic:
+            yield from self._traffic_families()
         for part in (
             health.process_families,
             health.pipeline_families,
             health.source_families,
             health.store_families,
+            health.spool_families,
             health.geoip_families,
         ):
             try:

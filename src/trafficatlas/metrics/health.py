@@ -207,3 +207,63 @@ def process_families(runtime: Runtime) -> Iterator[Metric]:
         "When the runtime started (epoch seconds).",
         value=runtime.started_at,
     )
+
+
+SPOOL_COUNTERS: dict[str, str] = {
+    "spooled_batches": "Batches written to the spool while the store was unreachable.",
+    "spooled_rows": "Rows in batches written to the spool.",
+    "replayed_batches": "Spooled batches the store accepted on replay.",
+    "replayed_rows": "Rows in spooled batches the store accepted on replay.",
+    "dropped_batches": "Oldest spooled batches dropped to stay within store.spool.max_bytes "
+    "(their rows are lost).",
+    "dropped_rows": "Rows in dropped spool batches (lost).",
+    "corrupt_files": "Unreadable spool files moved to <spool>/corrupt/.",
+    "rejected_batches": "Spooled batches the store refused as invalid, moved to <spool>/rejected/.",
+    "write_errors": "Batches the spool could not write (disk full, permissions); the pipeline "
+    "keeps them in memory and retries.",
+}
+
+
+def spool_families(runtime: Runtime) -> Iterator[Metric]:
+    """The collector's spool: backlog, what was spooled, replayed, dropped; store reachability."""
+    writer = runtime.writer
+    if writer is None:
+        return
+    spool = writer.spool
+    yield GaugeMetricFamily(
+        "trafficatlas_spool_backlog_batches",
+        "Batches waiting in the spool for the store.",
+        value=spool.backlog_batches,
+    )
+    yield GaugeMetricFamily(
+        "trafficatlas_spool_backlog_bytes",
+        "Bytes of the batches waiting in the spool.",
+        value=spool.backlog_bytes,
+    )
+    yield GaugeMetricFamily(
+        "trafficatlas_spool_capacity_bytes",
+        "store.spool.max_bytes: beyond it the oldest batches are dropped.",
+        value=spool.max_bytes,
+    )
+    for field, help_text in SPOOL_COUNTERS.items():
+        fam = CounterMetricFamily(f"trafficatlas_spool_{field}", help_text)
+        fam.add_metric([], float(getattr(spool.metrics, field)))
+        yield fam
+    yield GaugeMetricFamily(
+        "trafficatlas_store_reachable",
+        "1 when the last write or connection attempt reached the shared store, else 0.",
+        value=1.0 if writer.available else 0.0,
+    )
+    yield GaugeMetricFamily(
+        "trafficatlas_spool_last_error_timestamp_seconds",
+        "When the store last failed (0: never since start).",
+        value=writer.last_error_ts,
+    )
+    info = GaugeMetricFamily(
+        "trafficatlas_spool_last_error_info",
+        "Kind of the store's last failure (value 1; the message is in the log).",
+        labels=["kind"],
+    )
+    if writer.last_error_kind:
+        info.add_metric([writer.last_error_kind], 1)
+    yield info
