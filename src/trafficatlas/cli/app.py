@@ -24,7 +24,7 @@ ConfigOption = Annotated[
 
 def build_app() -> typer.Typer:
     """Create the CLI with every command group registered explicitly."""
-    from trafficatlas.cli import analyze, demo, geoip, lookup, serve, users
+    from trafficatlas.cli import analyze, clickhouse, demo, geoip, lookup, serve, users
 
     app = typer.Typer(
         name="trafficatlas",
@@ -46,6 +46,7 @@ def build_app() -> typer.Typer:
     app.add_typer(geoip.build(), name="geoip")
     app.add_typer(users.build_user(), name="user")
     app.add_typer(users.build_token(), name="token")
+    app.add_typer(clickhouse.build(), name="clickhouse")
     return app
 
 
