@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from trafficatlas.aggregate.rows import KEY_COLUMNS, VALUE_COLUMNS, AggregateRows
 from trafficatlas.store.dialect import TABLES
-from trafficatlas.store.flows import FlowRecords
+from trafficatlas.store.flows import FlowRecords, records_to_keep
 from trafficatlas.store.privacy import blank_private_rows
 from trafficatlas.store.protocol import WriteResult
 from trafficatlas.store.schema import FLOW_TABLE_COLUMNS, TRAFFIC_COLUMNS
@@ -144,11 +144,7 @@ def write_flow_records(
     conn: Any, state: StoreState, records: FlowRecords, private_peers: frozenset[str]
 ) -> int:
     """Insert raw flow records (private peers' records are not kept at all)."""
-    keep = records.ts >= state.retained_from_flows
-    if private_peers:
-        keep &= ~np.isin(records.peer, np.array(sorted(private_peers), dtype=object))
-    if not keep.all():
-        records = records.take(keep)
+    records = records_to_keep(records, state.retained_from_flows, private_peers)
     if not len(records):
         return 0
     conn.register("_flows", records.as_columns())

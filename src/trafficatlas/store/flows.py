@@ -79,3 +79,14 @@ class FlowRecords:
 
     def as_columns(self) -> dict[str, npt.NDArray[Any]]:
         return {name: getattr(self, name) for name in FLOW_COLUMNS}
+
+
+def records_to_keep(
+    records: FlowRecords, retained_from: int, private_peers: frozenset[str]
+) -> FlowRecords:
+    """The records a store keeps: inside the flow-detail retention, and none of a private
+    peer (their records are not kept at all, not even blanked)."""
+    keep = records.ts >= retained_from
+    if private_peers:
+        keep &= ~np.isin(records.peer, np.array(sorted(private_peers), dtype=object))
+    return records if keep.all() else records.take(keep)

@@ -36,7 +36,7 @@ from trafficatlas.aggregate.rows import AggregateRows
 from trafficatlas.store.clickhouse.conn import Connection
 from trafficatlas.store.clickhouse.schema import FLOW_COLUMNS, INSERT_COLUMNS
 from trafficatlas.store.duckdb_write import DimensionCache, floor_to
-from trafficatlas.store.flows import FlowRecords
+from trafficatlas.store.flows import FlowRecords, records_to_keep
 from trafficatlas.store.privacy import blank_private_rows
 from trafficatlas.store.protocol import WriteResult
 from trafficatlas.store.state import StoreState
@@ -163,11 +163,7 @@ def write_flow_records(
     insert_settings: dict[str, Any],
 ) -> int:
     """Insert raw flow records (private peers' records are not kept at all)."""
-    keep = records.ts >= state.retained_from_flows
-    if private_peers:
-        keep &= ~np.isin(records.peer, np.array(sorted(private_peers), dtype=object))
-    if not keep.all():
-        records = records.take(keep)
+    records = records_to_keep(records, state.retained_from_flows, private_peers)
     if not len(records):
         return 0
     data = [
