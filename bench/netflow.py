@@ -362,22 +362,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def nfcapd_step(sender: Sender, rate: float, seconds: float, rcvbuf: int) -> tuple[Sent, Step]:
-    """One step against a fresh nfcapd (SIGTERM after it so it writes its file)."""
-    with tempfile.TemporaryDirectory(prefix="bench-nfcapd-") as tmp:
-        port = free_port()
-        cmd = ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", tmp, "-t", "3600"]
-        cmd += ["-B", str(rcvbuf)]
-        log = open(Path(tmp) / "nfcapd.log", "wb")  # noqa: SIM115 - closed below
+@contextmanager
+def running_nfcapd(rcvbuf: int, folder: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A fresh nfcapd on a free loopback port writing into ``folder``: (process, port).
+
+    Stopped with SIGTERM on exit, so it writes its file; its output goes to nfcapd.log there.
+    """
+    port = free_port()
+    cmd = ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", str(folder), "-t", "3600"]
+    cmd += ["-B", str(rcvbuf)]
+    with open(folder / "nfcapd.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
             if not wait_until(lambda: udp_socket(port) is not None, 10):
                 raise RuntimeError(f"nfcapd did not bind port {port}")
-            sent = sender.run(port, rate, seconds)
-            wait_until(lambda: (udp_socket(port) or (0, 0))[0] == 0, 30, every=0.002)
-            caught_up = time.monotonic()
-            kdrops = (udp_socket(port) or (0, 0))[1]
-            time.sleep(0.2)
+            yield proc, port
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -385,7 +384,17 @@ def nfcapd_step(sender: Sender, rate: float, seconds: float, rcvbuf: int) -> tup
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            log.close()
+
+
+def nfcapd_step(sender: Sender, rate: float, seconds: float, rcvbuf: int) -> tuple[Sent, Step]:
+    """One step against a fresh nfcapd (SIGTERM after it so it writes its file)."""
+    with tempfile.TemporaryDirectory(prefix="bench-nfcapd-") as tmp:
+        with running_nfcapd(rcvbuf, Path(tmp)) as (_, port):
+            sent = sender.run(port, rate, seconds)
+            wait_until(lambda: (udp_socket(port) or (0, 0))[0] == 0, 30, every=0.002)
+            caught_up = time.monotonic()
+            kdrops = (udp_socket(port) or (0, 0))[1]
+            time.sleep(0.2)
         out = subprocess.run(
             ["nfdump", "-R", tmp, "-I"], capture_output=True, text=True, check=True
         ).stdout

@@ -27,7 +27,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +42,8 @@ from netflow import (
     Traffic,
     Trafficatlas,
     build_traffic,
-    free_port,
     rmem_max,
+    running_nfcapd,
     udp_socket,
     wait_until,
 )
@@ -136,55 +135,25 @@ def end_to_end_trafficatlas(sender: Sender, rate: float, seconds: float) -> dict
 
 
 def end_to_end_nfcapd(sender: Sender, rate: float, seconds: float) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="bench-nfcapd-") as tmp:
-        port = free_port()
-        cmd = ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", tmp, "-t", "3600"]
-        proc = subprocess.Popen(
-            [*cmd, "-B", str(32 << 20)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            if not wait_until(lambda: udp_socket(port) is not None, 10):
-                raise RuntimeError(f"nfcapd did not bind port {port}")
-            c0 = cpu_of(proc.pid)
-            sent = sender.run(port, rate, seconds)
-            wait_until(lambda: (udp_socket(port) or (0, 0))[0] == 0, 30, every=0.002)
-            cpu = cpu_of(proc.pid) - c0
-            drops = (udp_socket(port) or (0, 0))[1]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """nfcapd's CPU per datagram, and the sender's in the same step (nfcapd drains fastest)."""
+    pid = sender._proc.pid
+    assert pid is not None
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-nfcapd-") as tmp,
+        running_nfcapd(32 << 20, Path(tmp)) as (proc, port),
+    ):
+        c0, s0 = cpu_of(proc.pid), cpu_of(pid)
+        sent = sender.run(port, rate, seconds)
+        sender_cpu = cpu_of(pid) - s0
+        wait_until(lambda: (udp_socket(port) or (0, 0))[0] == 0, 30, every=0.002)
+        cpu = cpu_of(proc.pid) - c0
+        drops = (udp_socket(port) or (0, 0))[1]
     return {
         "datagrams": sent.datagrams,
         "kernel_drops": drops,
         "cpu_us_per_datagram": cpu / sent.datagrams * 1e6,
+        "sender_us_per_datagram": sender_cpu / sent.datagrams * 1e6,
     }
-
-
-def sender_cpu(sender: Sender, rate: float, seconds: float) -> float:
-    """The sender's CPU µs per datagram at ``rate`` to a socket that is drained by nobody
-    slow: a fresh nfcapd (cheapest receiver), measured on the sender process."""
-    pid = sender._proc.pid
-    assert pid is not None
-    with tempfile.TemporaryDirectory(prefix="bench-nfcapd-") as tmp:
-        port = free_port()
-        proc = subprocess.Popen(
-            ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", tmp, "-B", str(32 << 20)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_until(lambda: udp_socket(port) is not None, 10)
-            c0 = cpu_of(pid)
-            sent = sender.run(port, rate, seconds)
-            cpu = cpu_of(pid) - c0
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-    return cpu / sent.datagrams * 1e6
 
 
 def main() -> None:
@@ -215,7 +184,7 @@ def main() -> None:
         with rmem_max(32 << 20):
             out["trafficatlas"] = end_to_end_trafficatlas(sender, args.rate, args.seconds)
             out["nfcapd"] = end_to_end_nfcapd(sender, args.rate, args.seconds)
-            out["sender_us"] = sender_cpu(sender, args.rate, args.seconds)
+            out["sender_us"] = out["nfcapd"].pop("sender_us_per_datagram")
     finally:
         sender.close()
     ta, nf = out["trafficatlas"], out["nfcapd"]
