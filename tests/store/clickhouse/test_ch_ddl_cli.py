@@ -80,3 +80,28 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], messag
     )
     assert r.returncode != 0
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_docs_cluster_ddl_is_the_commands_output(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "scale-out.md").read_text()
+    block = doc.split("<!-- cluster-ddl:start -->\n```sql\n", 1)[1].split("\n```", 1)[0]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[store.clickhouse]\ncluster = "traffic"\n')
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trafficatlas",
+            "clickhouse",
+            "ddl",
+            "--server-version",
+            "24.8",
+            "-c",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert block == out.rstrip("\n")  # regenerate the docs block when the schema changes
