@@ -46,6 +46,8 @@ export type TokenInfo = Schemas['TokenInfo']
 export type ErrorResponse = Schemas['ErrorResponse']
 /** The stable reason of an error answer (`totp_required`...). */
 export type ErrorCode = NonNullable<ErrorResponse['code']>
+/** A 422: FastAPI's list of issues, `code` = `invalid_parameter` and the first refused `field`. */
+export type ValidationErrorResponse = Schemas['ValidationErrorResponse']
 
 /** What every row of traffic carries (the server's TrafficValues). */
 export type TrafficValues = Pick<CountryRow, 'total_bytes' | 'tx_bytes' | 'rx_bytes' | 'packets' | 'flows' | 'percent'>
@@ -59,6 +61,8 @@ export type ExportFormat = NonNullable<ExportQuery['format']>
 
 /** One message of the WebSocket /api/live (its models are in the schema's components). */
 export type LiveMessage = Schemas['LiveMessage']
+/** The one message of /api/live on a node with no live view (role = api): history only. */
+export type LiveUnavailable = Schemas['LiveUnavailable']
 export type LiveCountry = Schemas['LiveCountry']
 export type LiveAsn = Schemas['LiveAsn']
 export type LivePoint = Schemas['LivePoint']

@@ -913,9 +913,10 @@ export interface components {
         ErrorResponse: {
             /**
              * Code
-             * @description Stable reason for programs (e.g. `totp_required`: log in again with a TOTP code); absent on errors of request validation and unknown paths.
+             * @description Stable reason for programs (e.g. `totp_required`: log in again with a TOTP code; `not_found`: no such path or resource).
+             * @enum {string}
              */
-            code?: ("unauthenticated" | "totp_required" | "forbidden" | "throttled" | "flow_detail_disabled" | "invalid_query" | "weak_password" | "unavailable" | "download_failed" | "invalid_config" | "invalid") | null;
+            code: "unauthenticated" | "totp_required" | "forbidden" | "throttled" | "flow_detail_disabled" | "invalid_query" | "weak_password" | "unavailable" | "download_failed" | "invalid_config" | "invalid_parameter" | "not_found" | "method_not_allowed" | "conflict" | "server_error" | "invalid";
             /**
              * Detail
              * @description What went wrong, in one sentence.
@@ -1269,11 +1270,6 @@ export interface components {
              */
             results: components["schemas"]["GeoIPUpdateItem"][];
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
-        };
         /**
          * LiveAsn
          * @description Traffic with one remote network in one country (an AS can span countries).
@@ -1497,6 +1493,32 @@ export interface components {
              * @description Bytes sent: outbound, local to remote.
              */
             tx_bytes: number;
+        };
+        /**
+         * LiveUnavailable
+         * @description The one message of /api/live on a node without a live view (role = api).
+         *
+         *     The live view is the memory of a collector's pipeline; an API node has none and serves
+         *     history from the shared store. The server sends this once, then only waits for the client
+         *     to leave: a client should close and not reconnect.
+         */
+        LiveUnavailable: {
+            /**
+             * Detail
+             * @description Why there is no live view here, in one sentence.
+             */
+            detail: string;
+            /**
+             * Role
+             * @description The node's role (`api`).
+             */
+            role: string;
+            /**
+             * Type
+             * @description Always `unavailable`.
+             * @constant
+             */
+            type: "unavailable";
         };
         /** LoginRequest */
         LoginRequest: {
@@ -2489,17 +2511,61 @@ export interface components {
              */
             role?: ("admin" | "viewer" | "peer") | null;
         };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
+        /**
+         * ValidationErrorResponse
+         * @description A request whose parameters or body failed validation (422).
+         */
+        ValidationErrorResponse: {
+            /**
+             * Code
+             * @description Always `invalid_parameter`.
+             * @constant
+             */
+            code: "invalid_parameter";
+            /**
+             * Detail
+             * @description Every refused value, in request order.
+             */
+            detail: components["schemas"]["ValidationIssue"][];
+            /**
+             * Field
+             * @description Name of the first refused parameter or top-level body field (`since`, `username`); null when the body as a whole was refused.
+             */
+            field: string | null;
+        };
+        /**
+         * ValidationIssue
+         * @description One value request validation refused.
+         */
+        ValidationIssue: {
+            /**
+             * Ctx
+             * @description The constraint broken (e.g. `{"ge": 1}`), when there is one.
+             * @default null
+             */
+            ctx: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Input
+             * @description The value refused, when there was one.
+             * @default null
+             */
+            input: unknown;
+            /**
+             * Loc
+             * @description Where: the source (`query`, `path`, `header`, `cookie`, `body`), then the parameter or field name and, inside lists and objects, indices and member names.
+             */
             loc: (string | number)[];
-            /** Message */
+            /**
+             * Msg
+             * @description What is wrong with it.
+             */
             msg: string;
-            /** Error Type */
+            /**
+             * Type
+             * @description Kind of the error (e.g. `int_parsing`, `missing`).
+             */
             type: string;
         };
     };
@@ -2565,13 +2631,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -2625,13 +2691,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description Too many attempts (Retry-After says when to try again). */
@@ -2741,13 +2807,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -2848,13 +2914,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -2908,13 +2974,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -3040,13 +3106,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3224,13 +3290,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3316,13 +3382,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3408,13 +3474,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3500,13 +3566,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3595,13 +3661,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3687,13 +3753,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3777,13 +3843,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3858,13 +3924,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -3960,13 +4026,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -4058,13 +4124,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
             /** @description The store or a database is not available right now. */
@@ -4174,13 +4240,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -4242,13 +4308,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -4349,13 +4415,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };
@@ -4430,13 +4496,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Validation Error */
+            /** @description A parameter or body field failed validation: `code` is `invalid_parameter`, `field` names the first refused one, `detail` lists every issue. */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ValidationErrorResponse"];
                 };
             };
         };

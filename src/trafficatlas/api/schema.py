@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 # The committed copy the frontend's types are generated from (relative to the repository root).
 FRONTEND_SCHEMA = Path("frontend") / "openapi.json"
+_REF = "#/components/schemas/"
+VALIDATION_ERROR = (
+    "A parameter or body field failed validation: `code` is `invalid_parameter`, `field` "
+    "names the first refused one, `detail` lists every issue."
+)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -32,10 +37,12 @@ def operation_id(route: APIRoute) -> str:
 
 
 def install(app: FastAPI) -> None:
-    """Add what the paths cannot describe to the app's schema: the live feed's messages."""
+    """Add what the paths cannot describe to the app's schema: the live feed's messages, and
+    the 422 answers' ``code`` and ``field`` (FastAPI documents its plain validation error)."""
     from pydantic.json_schema import models_json_schema
 
-    from trafficatlas.api.models.live import LiveMessage
+    from trafficatlas.api.models.common import ValidationErrorResponse
+    from trafficatlas.api.models.live import LiveMessage, LiveUnavailable
 
     base = app.openapi
 
@@ -44,15 +51,38 @@ def install(app: FastAPI) -> None:
             return app.openapi_schema
         schema = base()  # FastAPI's own, cached on the app
         _, extra = models_json_schema(
-            [(LiveMessage, "serialization")], ref_template="#/components/schemas/{model}"
+            [
+                (LiveMessage, "serialization"),
+                (LiveUnavailable, "serialization"),
+                (ValidationErrorResponse, "serialization"),
+            ],
+            ref_template="#/components/schemas/{model}",
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in extra.get("$defs", {}).items():
             if components.setdefault(name, definition) != definition:
                 raise RuntimeError(f"two different models are called {name} in the schema")
+        _replace_validation_error(schema, ValidationErrorResponse.__name__)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _replace_validation_error(schema: dict[str, Any], model: str) -> None:
+    """Point FastAPI's 422 answers at ``model`` (what errors.py answers) and drop FastAPI's own
+    validation-error components once nothing refers to them."""
+    old = f"{_REF}HTTPValidationError"
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            answer = operation.get("responses", {}).get("422", {})
+            body = answer.get("content", {}).get("application/json", {})
+            if body.get("schema", {}).get("$ref") == old:
+                body["schema"] = {"$ref": f"{_REF}{model}"}
+                answer["description"] = VALIDATION_ERROR
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        if name in components and f'"{_REF}{name}"' not in json.dumps(schema):
+            del components[name]
 
 
 def openapi_schema() -> dict[str, Any]:

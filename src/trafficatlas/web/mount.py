@@ -1,8 +1,9 @@
 """Serve the built dashboard from a folder: hashed assets cached for good, the page revalidated.
 
 Client-side routes (``/countries``, ``/peers/wg-1``...) get ``index.html`` so a reload or a shared
-link works; paths under ``/api`` and ``/metrics`` never do, so an API typo answers a JSON 404
-instead of a page. The folder is checked on every request, so building the UI while the server
+link works; paths under ``/api`` and ``/metrics`` never reach the mount, so the app's router
+answers them: a JSON 404 for an API typo instead of a page, a 405 for a method an API path does
+not take. The folder is checked on every request, so building the UI while the server
 runs takes effect without a restart.
 """
 
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Final
 
 from fastapi import FastAPI
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
@@ -75,12 +78,11 @@ class WebFiles(StaticFiles):
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         """The file, the SPA page, or a 404/405/503 that says why."""
-        if _reserved(path):
-            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        # Raised, not answered: the app's exception handlers shape the JSON (with its code).
+        if _reserved(path):  # only "/x/../api/..." gets here (see WebMount)
+            raise HTTPException(404)
         if scope["method"] not in ("GET", "HEAD"):
-            return JSONResponse(
-                {"detail": "Method Not Allowed"}, status_code=405, headers={"Allow": "GET, HEAD"}
-            )
+            raise HTTPException(405, headers={"Allow": "GET, HEAD"})
         if not is_built(self.dist):
             headers = {"Cache-Control": "no-store", **PAGE_HEADERS}
             return HTMLResponse(not_built_page(self.dist), status_code=503, headers=headers)
@@ -118,10 +120,29 @@ class WebFiles(StaticFiles):
         return response
 
 
+class WebMount(Mount):
+    """The mount at ``/`` that leaves ``/api`` and ``/metrics`` to the app's router.
+
+    A mount at ``/`` matches every path fully, and Starlette prefers a full match to the partial
+    one of a route with another method: POST to a GET-only API path would get the mount's 404
+    instead of a 405. Not matching API paths lets the router answer (404 or 405 with Allow).
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root + "/"):
+            path = path[len(root) :]
+        if path.lstrip("/").split("/", 1)[0] in RESERVED_PREFIXES:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def mount_web(app: FastAPI, dist: Path | None = None) -> None:
     """Serve the dashboard at ``/`` of ``app`` from ``dist`` (default: the packaged build).
 
     Call it after every API route is registered: the mount answers every path no earlier route
-    matched (a JSON 404 under ``/api`` and ``/metrics``).
+    matched, except under ``/api`` and ``/metrics`` (the router's JSON 404 or 405).
     """
-    app.mount("/", WebFiles(dist if dist is not None else DEFAULT_DIST), name="web")
+    files = WebFiles(dist if dist is not None else DEFAULT_DIST)
+    app.router.routes.append(WebMount("/", app=files, name="web"))

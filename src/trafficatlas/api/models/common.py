@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,11 @@ ErrorCode = Literal[
     "unavailable",  # the store or a database is not available
     "download_failed",  # a GeoIP update could not be fetched
     "invalid_config",  # a setting or configured file is wrong
+    "invalid_parameter",  # request validation refused a parameter or body field (422)
+    "not_found",  # no such path, or no such resource (a peer, user, token)
+    "method_not_allowed",  # the path exists, the method does not (Allow lists the methods)
+    "conflict",  # the request conflicts with the current state
+    "server_error",  # the server failed on its side
     "invalid",  # any other refused request
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
@@ -32,10 +37,35 @@ class ErrorResponse(BaseModel):
     """An error the caller can act on."""
 
     detail: str = Field(description="What went wrong, in one sentence.")
-    code: ErrorCode | None = Field(
-        default=None,
+    code: ErrorCode = Field(
         description="Stable reason for programs (e.g. `totp_required`: log in again with a "
-        "TOTP code); absent on errors of request validation and unknown paths.",
+        "TOTP code; `not_found`: no such path or resource)."
+    )
+
+
+class ValidationIssue(BaseModel):
+    """One value request validation refused."""
+
+    loc: list[str | int] = Field(
+        description="Where: the source (`query`, `path`, `header`, `cookie`, `body`), then the "
+        "parameter or field name and, inside lists and objects, indices and member names."
+    )
+    msg: str = Field(description="What is wrong with it.")
+    type: str = Field(description="Kind of the error (e.g. `int_parsing`, `missing`).")
+    input: Any = Field(default=None, description="The value refused, when there was one.")
+    ctx: dict[str, Any] | None = Field(
+        default=None, description='The constraint broken (e.g. `{"ge": 1}`), when there is one.'
+    )
+
+
+class ValidationErrorResponse(BaseModel):
+    """A request whose parameters or body failed validation (422)."""
+
+    detail: list[ValidationIssue] = Field(description="Every refused value, in request order.")
+    code: Literal["invalid_parameter"] = Field(description="Always `invalid_parameter`.")
+    field: str | None = Field(
+        description="Name of the first refused parameter or top-level body field (`since`, "
+        "`username`); null when the body as a whole was refused."
     )
 
 

@@ -70,3 +70,16 @@ class LiveMessage(BaseModel):
     )
     points: list[LivePoint] = Field(description="Located places, most bytes first.")
     peers: list[LivePeer] = Field(description="Peers with traffic, by id.")
+
+
+class LiveUnavailable(BaseModel):
+    """The one message of /api/live on a node without a live view (role = api).
+
+    The live view is the memory of a collector's pipeline; an API node has none and serves
+    history from the shared store. The server sends this once, then only waits for the client
+    to leave: a client should close and not reconnect.
+    """
+
+    type: Literal["unavailable"] = Field(description="Always `unavailable`.")
+    role: str = Field(description="The node's role (`api`).")
+    detail: str = Field(description="Why there is no live view here, in one sentence.")

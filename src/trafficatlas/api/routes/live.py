@@ -4,9 +4,10 @@ Each message is a :class:`~trafficatlas.api.models.live.LiveMessage` (in the Ope
 components): totals, countries, remote networks (AS by country) and places, sent and received.
 
 Auth by session cookie or ``Authorization: Bearer``; refused with an HTTP 401/403 during the
-handshake. An API node (role = api) has no pipeline and sends one ``{"type": "unavailable"}``
-message instead. Cookie sessions must come from the same origin (against cross-site WebSocket
-hijacking). Private peers' geography is blanked; a peer credential sees only its own rows.
+handshake (``{"detail", "code"}`` as every error). An API node (role = api) has no pipeline and
+sends one :class:`~trafficatlas.api.models.live.LiveUnavailable` message instead. Cookie
+sessions must come from the same origin (against cross-site WebSocket hijacking). Private
+peers' geography is blanked; a peer credential sees only its own rows.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import time
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
-from fastapi.responses import JSONResponse
 
 from trafficatlas.aggregate.live import LiveRow
 from trafficatlas.api.context import ApiContext
 from trafficatlas.api.deps import resolve
+from trafficatlas.api.errors import auth_code, error_response
 from trafficatlas.api.models.live import (
     LiveAsn,
     LiveCountry,
@@ -29,6 +30,7 @@ from trafficatlas.api.models.live import (
     LivePeer,
     LivePoint,
     LiveTotals,
+    LiveUnavailable,
 )
 from trafficatlas.auth.errors import AuthError
 from trafficatlas.auth.models import Principal, Role
@@ -150,27 +152,28 @@ async def live(ws: WebSocket) -> None:
     try:
         principal = resolve(ctx, ws.headers, ws.cookies)
     except AuthError as exc:
-        await ws.send_denial_response(JSONResponse({"detail": str(exc)}, status_code=401))
+        await ws.send_denial_response(error_response(401, str(exc), auth_code(exc)))
         return
     if principal is None:
         detail = "authentication required: session cookie or 'Authorization: Bearer <token>'"
-        await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=401))
+        await ws.send_denial_response(error_response(401, detail, "unauthenticated"))
         return
     if principal.kind == "session" and not _same_origin(ws):
         detail = "cross-origin WebSocket with a session cookie refused"
-        await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=403))
+        await ws.send_denial_response(error_response(403, detail, "forbidden"))
         return
     only = ws.query_params.get("peer") or None
     if principal.role == Role.PEER and only not in (None, principal.peer_id):
         detail = "a peer credential can only watch its own peer's traffic"
-        await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=403))
+        await ws.send_denial_response(error_response(403, detail, "forbidden"))
         return
     await ws.accept()
     if ctx.settings.role == "api":
         # The live view is the pipeline's memory, and API nodes run no pipeline: say so once
-        # (the dashboard keeps the socket, so it does not reconnect in a loop) instead of
-        # pushing empty snapshots that look like no traffic.
-        await ws.send_json({"type": "unavailable", "role": "api", "detail": LIVE_UNAVAILABLE})
+        # (the dashboard shows it and does not reconnect) instead of pushing empty snapshots
+        # that look like no traffic.
+        unavailable = LiveUnavailable(type="unavailable", role="api", detail=LIVE_UNAVAILABLE)
+        await ws.send_json(unavailable.model_dump(mode="json"))
         await _wait_closed(ws)
         return
     interval = ctx.settings.api.live_interval_s
