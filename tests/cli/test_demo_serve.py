@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -114,3 +115,49 @@ def test_top_without_store_is_clear(tmp_path: Path) -> None:
     res = cli("top", data_dir=tmp_path / "empty")
     assert res.returncode == 2
     assert "no store" in res.stderr
+
+
+def test_repeated_ctrl_c_still_stops_cleanly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group and `uv run` forwards it again:
+    repeated SIGINTs must not cut the graceful stop short (summary printed, temp data removed,
+    no native objects left behind)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the demo's temporary data dir lands here
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trafficatlas", "demo", "--port", "0", "--history-days", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        data = wait_for_data_dir(tmp_path, proc)
+        wait_socket(data, proc)
+        # Ctrl-C, then more of it every 20 ms (bounded) until the demo has removed its data dir,
+        # its last step: whatever moment of the shutdown a repeated signal hits, the stop must
+        # complete. (Not later: once Python finalizes, the default action would apply.)
+        for _ in range(1500):
+            if proc.poll() is not None or not data.exists():
+                break
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.02)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "leaked" not in err, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["demo"]["sent_flows"] >= 0
+    assert not data.exists()  # the temporary data dir was removed at exit
+
+
+def wait_for_data_dir(parent: Path, proc: subprocess.Popen[str], timeout: float = 60) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(parent.glob("trafficatlas-demo-*"))
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            raise AssertionError("demo exited early")
+        time.sleep(0.05)
+    raise AssertionError("the demo's data dir never appeared")

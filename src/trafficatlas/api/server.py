@@ -8,6 +8,7 @@ import gc
 import os
 import signal
 import socket
+import threading
 from collections.abc import Generator
 from pathlib import Path
 
@@ -15,7 +16,10 @@ import uvicorn
 
 from trafficatlas.api.app import create_app
 from trafficatlas.errors import ConfigError
+from trafficatlas.logging import get_logger
 from trafficatlas.runtime import Runtime, socket_usable
+
+log = get_logger("server")
 
 
 class _Server(uvicorn.Server):
@@ -54,6 +58,9 @@ def owner_only_socket(path: Path) -> socket.socket:
 
 def serve_forever(runtime: Runtime, host: str, port: int, socket_path: Path) -> None:
     """Serve until SIGINT/SIGTERM; the socket file is owner-only and removed at exit.
+
+    Meant for a process that stops after it returns: later SIGINT/SIGTERM are only logged, so
+    the caller's graceful shutdown runs to its end.
 
     A collector (role = collector) answers only health and metrics on ``host:port``.
     """
@@ -96,6 +103,7 @@ def serve_forever(runtime: Runtime, host: str, port: int, socket_path: Path) -> 
         )
         asyncio.run(_run(net, local))
     finally:
+        stopping()  # (asyncio.run restored the default handlers on its way out)
         gc.unfreeze()  # let shutdown free everything again (native objects report leaks otherwise)
         sock.close()
         with contextlib.suppress(FileNotFoundError):
@@ -116,3 +124,33 @@ async def _run(*servers: uvicorn.Server) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+_stop_requested = threading.Event()
+
+
+def install_stop_signals() -> None:
+    """SIGINT/SIGTERM handling for a command that runs until stopped (serve, demo).
+
+    The first signal raises KeyboardInterrupt in the main thread (it interrupts start-up; while
+    serving, :func:`serve_forever`'s own handlers turn it into a clean stop instead). Every later
+    one is only logged: the graceful stop that follows (flushing the pipeline into the store)
+    must not be cut short by another Ctrl-C — a terminal signals the whole process group, and
+    `uv run` forwards the signal again.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_stop_signal)
+
+
+def stopping() -> None:
+    """The process is stopping: from now on SIGINT/SIGTERM are only logged."""
+    _stop_requested.set()
+    install_stop_signals()
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    if _stop_requested.is_set():
+        log.warning("already stopping: flushing to the store", signal=signal.Signals(signum).name)
+        return
+    _stop_requested.set()
+    raise KeyboardInterrupt

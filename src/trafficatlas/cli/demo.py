@@ -74,7 +74,7 @@ def _run_demo(
     data_dir: Path | None,
     password: str | None,
 ) -> None:
-    from trafficatlas.api.server import serve_forever
+    from trafficatlas.api.server import install_stop_signals, serve_forever, stopping
     from trafficatlas.demo.run import (
         DEMO_CLASSIFY,
         LiveExporter,
@@ -120,6 +120,7 @@ def _run_demo(
     runtime = Runtime(settings)
     exporter: LiveExporter | None = None
     stop = threading.Event()
+    install_stop_signals()
     try:
         root.mkdir(parents=True, exist_ok=True)
         set_admin_password(settings, password)
@@ -179,6 +180,7 @@ def _run_demo(
     except KeyboardInterrupt:
         console.print("interrupted: stopping the demo")
     finally:
+        stopping()
         stop.set()
         if exporter is not None:
             exporter.stop()

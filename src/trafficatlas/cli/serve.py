@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run the pipeline, the store and the HTTP server until SIGINT/SIGTERM."""
-        from trafficatlas.api.server import serve_forever
+        from trafficatlas.api.server import install_stop_signals, serve_forever, stopping
         from trafficatlas.logging import configure_logging
         from trafficatlas.runtime import Runtime
         from trafficatlas.settings import load_settings
@@ -46,16 +46,20 @@ def register(app: typer.Typer) -> None:
         if role is not None:  # the command line beats the file and the environment
             settings = settings.model_copy(update={"role": role})
         configure_logging(settings.log.level, settings.log.format)
+        install_stop_signals()
         runtime = Runtime(settings)
-        runtime.start()
         try:
+            runtime.start()
             serve_forever(
                 runtime,
                 host or settings.http.host,
                 settings.http.port if port is None else port,
                 settings.socket_path(),
             )
+        except KeyboardInterrupt:
+            pass  # Ctrl-C before the server was up: stop what started
         finally:
+            stopping()
             runtime.stop()
 
     @app.command("top")
