@@ -147,3 +147,13 @@ def test_any_series_plan_is_exact_or_refused(
         return
     _check(plan, cov)
     assert plan.since % step == 0 and plan.until % step == 0
+
+
+def test_dimension_types_name_exactly_the_dimensions() -> None:
+    from typing import get_args
+
+    from trafficatlas.query.dims import DIMENSIONS, FlowDimension, GroupDimension
+
+    grouped = {n for n, d in DIMENSIONS.items() if not d.flows_only}
+    assert set(get_args(GroupDimension)) == grouped
+    assert set(get_args(FlowDimension)) == set(DIMENSIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from trafficatlas.query.errors import QueryError
 
@@ -37,6 +38,24 @@ DIMENSIONS: dict[str, Dimension] = {
         Dimension("local_port", ("local_port",), "local port", flows_only=True),
     )
 }
+
+
+# The same names as types, for request parameters (a test keeps them equal to DIMENSIONS).
+GroupDimension = Literal[
+    "country",
+    "asn",
+    "city",
+    "peer",
+    "direction",
+    "exporter",
+    "interface",
+    "proto",
+    "ip_version",
+    "source",
+    "label",
+]
+# Flow detail adds the address columns (listed first: the drill-down's usual keys).
+FlowDimension = Literal["remote_addr", "remote_port", "local_addr", "local_port", GroupDimension]
 
 
 def key_columns(by: Iterable[str], *, flows: bool = False) -> tuple[str, ...]:

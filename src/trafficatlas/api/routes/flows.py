@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
@@ -14,26 +14,9 @@ from trafficatlas.api.models.traffic import FlowRow, FlowsResponse
 from trafficatlas.api.params import TimeRange, filters, time_range
 from trafficatlas.api.querying import range_fields
 from trafficatlas.query import Filters, TopRow, drilldown
+from trafficatlas.query.dims import FlowDimension
 
 router = APIRouter(prefix="/api", tags=["flows"], responses=error_doc(400, 401, 403, 503))
-
-FlowDimension = Literal[
-    "remote_addr",
-    "remote_port",
-    "local_addr",
-    "local_port",
-    "country",
-    "asn",
-    "city",
-    "peer",
-    "direction",
-    "exporter",
-    "interface",
-    "proto",
-    "ip_version",
-    "source",
-    "label",
-]
 
 
 def _row(x: TopRow) -> FlowRow:

@@ -15,6 +15,7 @@ from trafficatlas.api.params import TimeRange, filters, invalid, time_range
 from trafficatlas.api.querying import answer, range_fields
 from trafficatlas.query import Filters, timeseries
 from trafficatlas.query import Series as QuerySeries
+from trafficatlas.query.dims import GroupDimension
 from trafficatlas.store import Store
 from trafficatlas.store.settings import parse_duration
 
@@ -22,19 +23,6 @@ router = APIRouter(
     prefix="/api/metrics", tags=["timeseries"], responses=error_doc(400, 401, 403, 503)
 )
 
-Dimension = Literal[
-    "country",
-    "asn",
-    "city",
-    "peer",
-    "direction",
-    "exporter",
-    "interface",
-    "proto",
-    "ip_version",
-    "source",
-    "label",
-]
 Metric = Literal["bytes", "packets", "flows"]
 
 
@@ -82,7 +70,7 @@ async def series(
     rng: Annotated[TimeRange, Depends(time_range)],
     where: Annotated[Filters, Depends(filters)],
     by: Annotated[
-        list[Dimension] | None,
+        list[GroupDimension] | None,
         Query(max_length=11, description="Split into one series per key of these."),
     ] = None,
     step: Annotated[
