@@ -16,7 +16,7 @@ from trafficatlas.logging import get_logger
 from trafficatlas.store.dialect import TABLES
 from trafficatlas.store.protocol import MaintenanceReport
 from trafficatlas.store.settings import StoreSettings
-from trafficatlas.store.state import DAY, HOUR, StoreState
+from trafficatlas.store.state import DAY, HOUR, StoreState, floor_int, rollup_target_1h
 from trafficatlas.store.txn import Transaction, scalar
 
 FLUSH_LOG_KEEP_S = 7 * DAY  # retries of a flush older than this are not expected
@@ -25,10 +25,6 @@ _NON_TS_KEYS = ", ".join(KEY_COLUMNS[1:])
 _SUMS = ", ".join(f"SUM({v})::UBIGINT" for v in VALUE_COLUMNS)
 
 log = get_logger(__name__)
-
-
-def _floor(value: int, width: int) -> int:
-    return value - value % width
 
 
 def _txn(conn: Any, statements: list[tuple[str, list[Any]]], state: StoreState, *keys: str) -> int:
@@ -53,10 +49,10 @@ def _roll(conn: Any, state: StoreState, source: str, target: str, width: int, un
     first = scalar(conn, f"SELECT min(ts) FROM {src} WHERE ts >= ?", [mark])
     total = 0
     # Skip the span without source rows at once (e.g. the first run on a new store).
-    start = until if first is None else min(until, max(mark, _floor(int(first), width)))
+    start = until if first is None else min(until, max(mark, floor_int(int(first), width)))
     while True:
         # Chunks of at most a day (aligned); the last one ends at `until`.
-        end = min(_floor(start, DAY) + DAY, until)
+        end = min(floor_int(start, DAY) + DAY, until)
         trial = state.copy()
         setattr(trial, key, end)
         stmts: list[tuple[str, list[Any]]] = []
@@ -95,33 +91,18 @@ def run_maintenance(
     report = MaintenanceReport(now=now)
     # Rollups: an hour is finished once it ended `rollup_delay_s` ago; a day once all its hours
     # are rolled up.
-    rolled_h = _roll(conn, state, "1m", "1h", HOUR, _floor(now - settings.rollup_delay_s, HOUR))
-    rolled_d = _roll(conn, state, "1h", "1d", DAY, _floor(state.rolled_until_1h, DAY))
+    rolled_h = _roll(conn, state, "1m", "1h", HOUR, rollup_target_1h(settings, now))
+    rolled_d = _roll(conn, state, "1h", "1d", DAY, floor_int(state.rolled_until_1h, DAY))
     report.rolled_rows = {"1h": rolled_h, "1d": rolled_d}
 
-    # Retention never passes the next tier's watermark, so no data is lost before rollup.
-    deleted = {
-        TABLES["1m"]: _expire(
-            conn,
-            state,
-            TABLES["1m"],
-            "retained_from_1m",
-            min(_floor(now - settings.retention_1m, HOUR), state.rolled_until_1h),
-        ),
-        TABLES["1h"]: _expire(
-            conn,
-            state,
-            TABLES["1h"],
-            "retained_from_1h",
-            min(_floor(now - settings.retention_1h, DAY), state.rolled_until_1d),
-        ),
-    }
-    if settings.retention_1d is not None:
-        deleted[TABLES["1d"]] = _expire(
-            conn, state, TABLES["1d"], "retained_from_1d", _floor(now - settings.retention_1d, DAY)
-        )
+    cut = state.retention_cutoffs(settings, now)  # (after the rollups: they bound it)
+    deleted: dict[str, int] = {}
+    for tier in ("1m", "1h", "1d"):
+        key = f"retained_from_{tier}"
+        if key in cut:
+            deleted[TABLES[tier]] = _expire(conn, state, TABLES[tier], key, cut[key])
     deleted["flows"] = _expire(
-        conn, state, "flows", "retained_from_flows", now - settings.flow_detail.retention
+        conn, state, "flows", "retained_from_flows", cut["retained_from_flows"]
     )
     pruned = scalar(conn, "DELETE FROM flush_log WHERE written_at < ?", [now - FLUSH_LOG_KEEP_S])
     deleted["flush_log"] = int(pruned or 0)

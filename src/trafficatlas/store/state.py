@@ -16,9 +16,21 @@ from typing import Any
 
 from trafficatlas.store.protocol import Coverage, TierSpan
 from trafficatlas.store.schema import STATE_KEYS
+from trafficatlas.store.settings import StoreSettings
 
 HOUR = 3_600
 DAY = 86_400
+
+
+def floor_int(value: int, width: int) -> int:
+    """Start of the ``width``-wide bucket holding ``value``."""
+    return value - value % width
+
+
+def rollup_target_1h(settings: StoreSettings, now: int) -> int:
+    """Hours before this are finished: an hour is rolled up once it ended ``rollup_delay_s``
+    ago. (Days follow the hours: ``floor_int(rolled_until_1h, DAY)``.)"""
+    return floor_int(now - settings.rollup_delay_s, HOUR)
 
 
 @dataclass(slots=True)
@@ -56,6 +68,25 @@ class StoreState:
             ),
             flows_start=self.retained_from_flows if flow_detail else None,
         )
+
+    def retention_cutoffs(self, settings: StoreSettings, now: int) -> dict[str, int]:
+        """Where each table's retained span may start as of ``now``, by watermark name.
+
+        Retention never passes the next tier's watermark, so nothing is lost before its rollup;
+        the 1d tier has no cutoff when it is kept forever.
+        """
+        out = {
+            "retained_from_1m": min(
+                floor_int(now - settings.retention_1m, HOUR), self.rolled_until_1h
+            ),
+            "retained_from_1h": min(
+                floor_int(now - settings.retention_1h, DAY), self.rolled_until_1d
+            ),
+            "retained_from_flows": now - settings.flow_detail.retention,
+        }
+        if settings.retention_1d is not None:
+            out["retained_from_1d"] = floor_int(now - settings.retention_1d, DAY)
+        return out
 
     def copy(self) -> StoreState:
         return StoreState(**asdict(self))

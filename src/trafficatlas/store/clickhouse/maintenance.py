@@ -23,7 +23,7 @@ from trafficatlas.store.clickhouse.conn import Connection
 from trafficatlas.store.clickhouse.schema import FLUSH_LOG_KEEP_S, PARTITIONS, Layout
 from trafficatlas.store.protocol import MaintenanceReport
 from trafficatlas.store.settings import DAY, HOUR, StoreSettings
-from trafficatlas.store.state import StoreState
+from trafficatlas.store.state import StoreState, floor_int, rollup_target_1h
 
 WATERMARKS: tuple[str, ...] = (
     "rolled_until_1h",
@@ -34,10 +34,6 @@ WATERMARKS: tuple[str, ...] = (
     "retained_from_flows",
 )
 _STATE_SQL = "SELECT key, max(value) FROM store_state GROUP BY key"
-
-
-def _floor(value: int, width: int) -> int:
-    return value - value % width
 
 
 def load_state(conn: Connection, settings: StoreSettings, database: str) -> StoreState:
@@ -81,28 +77,19 @@ def save_state(conn: Connection, values: dict[str, int], insert_settings: dict[s
 def advance(state: StoreState, settings: StoreSettings, now: int) -> StoreState:
     """Watermarks as of ``now`` (never moving back), by the DuckDB store's rules."""
     new = state.copy()
-    new.rolled_until_1h = max(state.rolled_until_1h, _floor(now - settings.rollup_delay_s, HOUR))
-    new.rolled_until_1d = max(state.rolled_until_1d, _floor(new.rolled_until_1h, DAY))
-    new.retained_from_1m = max(
-        state.retained_from_1m,
-        min(_floor(now - settings.retention_1m, HOUR), new.rolled_until_1h),
-    )
-    new.retained_from_1h = max(
-        state.retained_from_1h,
-        min(_floor(now - settings.retention_1h, DAY), new.rolled_until_1d),
-    )
-    if settings.retention_1d is not None:
-        new.retained_from_1d = max(state.retained_from_1d, _floor(now - settings.retention_1d, DAY))
-    new.retained_from_flows = max(state.retained_from_flows, now - settings.flow_detail.retention)
+    new.rolled_until_1h = max(state.rolled_until_1h, rollup_target_1h(settings, now))
+    new.rolled_until_1d = max(state.rolled_until_1d, floor_int(new.rolled_until_1h, DAY))
+    for key, cutoff in new.retention_cutoffs(settings, now).items():
+        setattr(new, key, max(getattr(state, key), cutoff))
     return new
 
 
 def partition_floor(unit: str, point: int) -> int:
     """Start (epoch seconds) of the partition of ``unit`` holding ``point``."""
     if unit == "hour":
-        return _floor(point, HOUR)
+        return floor_int(point, HOUR)
     if unit == "day":
-        return _floor(point, DAY)
+        return floor_int(point, DAY)
     moment = datetime.fromtimestamp(point, UTC)
     return calendar.timegm((moment.year, moment.month, 1, 0, 0, 0))
 
