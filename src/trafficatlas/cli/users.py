@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -155,8 +155,9 @@ def build_user() -> typer.Typer:
         """Every user with role, peer and state."""
         with _service(config) as svc:
             users = svc.store.users()
-        if as_json:
-            rows = [
+        _show(
+            as_json,
+            [
                 {
                     "username": u.username,
                     "role": u.role.value,
@@ -166,24 +167,42 @@ def build_user() -> typer.Typer:
                     "created_at": u.created_at,
                 }
                 for u in users
-            ]
-            typer.echo(json.dumps(rows))
-            return
-        table = Table(title="users")
-        for col in ("user", "role", "peer", "state", "TOTP", "created"):
-            table.add_column(col)
-        for u in users:
-            table.add_row(
-                u.username,
-                u.role.value,
-                u.peer_id or "-",
-                "disabled" if u.disabled else "active",
-                "on" if u.totp_enabled else "off",
-                _when(u.created_at),
-            )
-        Console().print(table)
+            ],
+            "users",
+            ("user", "role", "peer", "state", "TOTP", "created"),
+            [
+                (
+                    u.username,
+                    u.role.value,
+                    u.peer_id or "-",
+                    "disabled" if u.disabled else "active",
+                    "on" if u.totp_enabled else "off",
+                    _when(u.created_at),
+                )
+                for u in users
+            ],
+        )
 
     return app
+
+
+def _show(
+    as_json: bool,
+    records: list[dict[str, Any]],
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[str, ...]],
+) -> None:
+    """A listing: JSON records on stdout, or a table for people."""
+    if as_json:
+        typer.echo(json.dumps(records))
+        return
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def build_token() -> typer.Typer:
@@ -228,8 +247,9 @@ def build_token() -> typer.Typer:
         """Every token: id, name, scope, peer, last use, revocation."""
         with _service(config) as svc:
             tokens = svc.store.tokens()
-        if as_json:
-            rows = [
+        _show(
+            as_json,
+            [
                 {
                     "id": t.id,
                     "name": t.name,
@@ -242,23 +262,22 @@ def build_token() -> typer.Typer:
                     "revoked_at": t.revoked_at,
                 }
                 for t in tokens
-            ]
-            typer.echo(json.dumps(rows))
-            return
-        table = Table(title="API tokens")
-        for col in ("id", "name", "scope", "peer", "created", "last used", "state"):
-            table.add_column(col)
-        for t in tokens:
-            table.add_row(
-                t.id,
-                t.name,
-                t.scope.value,
-                t.peer_id or "-",
-                _when(t.created_at),
-                _when(t.last_used_at),
-                "revoked" if t.revoked_at else "active",
-            )
-        Console().print(table)
+            ],
+            "API tokens",
+            ("id", "name", "scope", "peer", "created", "last used", "state"),
+            [
+                (
+                    t.id,
+                    t.name,
+                    t.scope.value,
+                    t.peer_id or "-",
+                    _when(t.created_at),
+                    _when(t.last_used_at),
+                    "revoked" if t.revoked_at else "active",
+                )
+                for t in tokens
+            ],
+        )
 
     @app.command("revoke")
     def revoke(
